@@ -1,0 +1,76 @@
+"""Find the tenant of a request and switch the connection to its schema.
+
+Two ways in, in this order:
+1. By host name: a `Domain` row (`demo.localhost`, `support.acme.com`) names the account.
+2. By path prefix, for setups without DNS: `/t/<slug>/...` on any host that is not a
+   tenant's own. The prefix is moved from `path_info` into the script prefix, so URL
+   resolution sees `/admin/...` and every `reverse()` produces `/t/<slug>/admin/...`, the
+   way an application mounted under a SCRIPT_NAME behaves.
+Anything else is the public schema: the platform admin and /healthz.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.db import connection
+from django.http import Http404, HttpResponsePermanentRedirect
+from django.urls import set_script_prefix
+from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import get_public_schema_name, get_tenant_domain_model, get_tenant_model
+
+TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL)
+
+
+class TenantRoutingMiddleware(TenantMainMiddleware):
+    def process_request(self, request):
+        connection.set_schema_to_public()
+        # Start from the deployment's own script prefix; a /t/<slug>/ request extends it.
+        set_script_prefix(self._script_name(request) + "/")
+        hostname = self.hostname_from_request(request)
+        public_schema = get_public_schema_name()
+
+        tenant = self._tenant_for_host(hostname)
+        if tenant is None or tenant.schema_name == public_schema:
+            match = TENANT_PATH_PREFIX.match(request.path_info)
+            if match:
+                return self._route_by_path_prefix(request, match, hostname)
+            tenant = tenant or self._public_tenant()
+
+        tenant.domain_url = hostname
+        request.tenant = tenant
+        connection.set_tenant(tenant)
+        self.setup_url_routing(request)
+        return None
+
+    @staticmethod
+    def _script_name(request) -> str:
+        return (request.META.get("SCRIPT_NAME") or "").rstrip("/")
+
+    @staticmethod
+    def _tenant_for_host(hostname: str):
+        domain_model = get_tenant_domain_model()
+        domain = domain_model.objects.select_related("tenant").filter(domain=hostname).first()
+        return domain.tenant if domain else None
+
+    @staticmethod
+    def _public_tenant():
+        account_model = get_tenant_model()
+        public = account_model.objects.filter(schema_name=get_public_schema_name()).first()
+        # Before `seed_demo` made the platform's row, serve the public schema without one.
+        return public or account_model(schema_name=get_public_schema_name(), name="Hearth platform")
+
+    def _route_by_path_prefix(self, request, match, hostname):
+        slug = match["slug"]
+        tenant = get_tenant_model().objects.exclude(schema_name=get_public_schema_name()).filter(schema_name=slug).first()
+        if tenant is None:
+            raise Http404(f"No account {slug!r}")
+        if match["rest"] is None:
+            return HttpResponsePermanentRedirect(f"{request.path}/")
+        request.path_info = match["rest"]
+        set_script_prefix(f"{self._script_name(request)}/t/{slug}/")
+        tenant.domain_url = hostname
+        request.tenant = tenant
+        connection.set_tenant(tenant)
+        self.setup_url_routing(request)
+        return None

@@ -1,0 +1,184 @@
+"""Platform-wide records in the public schema: tenants (accounts), their host names, users
+and who belongs to which account in what role.
+
+Everything a tenant owns lives in the tenant's own schema (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.timezone import now
+from django_tenants.models import DomainMixin, TenantMixin
+
+from accounts.validators import validate_account_slug
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Paris)", code="invalid_timezone")
+
+
+class Account(TenantMixin):
+    """A company using Hearth; its `schema_name` is its slug and names its PostgreSQL schema."""
+
+    class Plan(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        STARTER = "starter", "Starter"
+        GROWTH = "growth", "Growth"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    name = models.CharField(max_length=200)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.TRIAL)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    # The schema is created (and migrated) when the row is first saved. It is never dropped
+    # by deleting the row: an operator drops a schema on purpose, not by a stray delete.
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.schema_name})"
+
+    @property
+    def slug(self) -> str:
+        return self.schema_name
+
+    @property
+    def is_public(self) -> bool:
+        from django_tenants.utils import get_public_schema_name
+
+        return self.schema_name == get_public_schema_name()
+
+
+# Slug rules apply to the inherited schema_name field.
+Account._meta.get_field("schema_name").validators.append(validate_account_slug)
+
+
+class Domain(DomainMixin):
+    """A host name that serves one account (`demo.localhost`, `support.acme.com`)."""
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, email: str) -> "User":
+        # Logins are case-insensitive: "Ann@Example.com" is the same person as "ann@example.com".
+        return self.get(email__iexact=email)
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> "User":
+        if not email:
+            raise ValueError("an email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)  # None marks the password unusable
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> "User":
+        fields["is_superuser"] = True
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser):
+    """A person who signs in. Global: one login for every account they are a member of.
+
+    What a user may do inside an account follows from their Membership role (accounts/access.py);
+    `is_superuser` marks a platform operator, who uses the public host's admin only.
+    """
+
+    # Stored lower-cased (manager and clean()), so the unique index is case-insensitive in effect.
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_superuser = models.BooleanField(
+        default=False, help_text="Platform operator: may use the public admin (accounts, domains, users)."
+    )
+    date_joined = models.DateTimeField(default=now, editable=False)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = self.__class__.objects.normalize_email(self.email).lower()
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    # The admin asks the user object about permissions; the answers come from accounts.access,
+    # the one place that knows what each role may do in the account being served.
+    @property
+    def is_staff(self) -> bool:
+        from accounts import access
+
+        return access.user_can_use_admin(self, account=access.current_account())
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        from accounts import access
+
+        return access.user_has_perm(self, perm, account=access.current_account())
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        from accounts import access
+
+        return access.user_has_module_perms(self, app_label, account=access.current_account())
+
+
+class Membership(models.Model):
+    """A user's place in one account: their role and whether they can take conversations."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MANAGER = "manager", "Manager"
+        AGENT = "agent", "Agent"
+
+    class Availability(models.TextChoices):
+        ONLINE = "online", "Online"
+        BUSY = "busy", "Busy"
+        OFFLINE = "offline", "Offline"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
+    availability = models.CharField(max_length=20, choices=Availability.choices, default=Availability.OFFLINE)
+    max_concurrent_conversations = models.PositiveSmallIntegerField(
+        default=10, help_text="Auto-assignment skips the agent once this many open conversations are theirs."
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["account", "user__email"]
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="accounts_membership_unique")]
+        indexes = [models.Index(fields=["account", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} of {self.account.schema_name}"

@@ -1,0 +1,1 @@
+"""Classification, routing, drafts and the AI call log (tenant schema). Models come later."""

@@ -1,0 +1,25 @@
+"""Loaded by pytest before Django's settings (`-p tests.bootstrap` in pyproject.toml).
+
+- The suite's Celery tasks go to a queue of their own, so a `make run` worker of the same
+  checkout (same embedded Redis) never takes a test's task and runs it against the wrong
+  database.
+- The embedded servers that were not running before the session are stopped after it, so
+  `make test` leaves nothing behind; ones a developer had running stay up.
+"""
+
+import os
+
+from config.embedded import EmbeddedPostgres, EmbeddedRedis
+
+os.environ.setdefault("CELERY_QUEUE", "hearth-tests")
+
+_started_by_this_session = []
+if not os.environ.get("DATABASE_URL") and not EmbeddedPostgres().is_running():
+    _started_by_this_session.append(EmbeddedPostgres())
+if not os.environ.get("REDIS_URL") and not EmbeddedRedis().is_running():
+    _started_by_this_session.append(EmbeddedRedis())
+
+
+def pytest_unconfigure(config):
+    for server in _started_by_this_session:
+        server.stop()

@@ -1,0 +1,195 @@
+"""Shared fixtures: two test tenants made once per session, clients on their hosts, a real
+Celery worker, and data reset between tests without re-migrating any schema.
+
+Two ways a test gets the database:
+- `db` (pytest-django): the test runs inside a transaction rolled back at its end, tenant
+  schemas included. The default; fast.
+- `committed_db`: real commits, for what another process must see (a Celery worker) or what
+  creates schemas (create_account). Afterwards every row the test wrote is truncated and any
+  schema it created is dropped; the session's tenants and their migrations stay.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import get_public_schema_name
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+ALPHA, BETA = "alpha", "beta"
+KEEP_SCHEMAS = {get_public_schema_name(), ALPHA, BETA}
+# Tables whose rows come from migrations, not from tests.
+MIGRATION_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
+
+
+def _tenant_create(slug: str, name: str):
+    from accounts.models import Account, Domain
+
+    account = Account(schema_name=slug, name=name)
+    account.save(verbosity=0)
+    Domain.objects.create(domain=f"{slug}.localhost", tenant=account, is_primary=True)
+    return account
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database (pytest-django) plus the platform row and tenants alpha and beta."""
+    from accounts.services import public_account_ensure
+
+    with django_db_blocker.unblock():
+        public_account_ensure(domains=["localhost", "testserver"])
+        _tenant_create(ALPHA, "Alpha Corp")
+        _tenant_create(BETA, "Beta Inc")
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness buys nothing in tests and costs ~0.2 s per login.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_each_test():
+    yield
+    # A request or tenant_context may leave the connection on a tenant schema.
+    if connection.connection is not None or hasattr(connection, "schema_name"):
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def alpha(django_db_setup):
+    from accounts.models import Account
+
+    return Account.objects.get(schema_name=ALPHA)
+
+
+@pytest.fixture
+def beta(django_db_setup):
+    from accounts.models import Account
+
+    return Account.objects.get(schema_name=BETA)
+
+
+@pytest.fixture
+def alpha_client():
+    return Client(HTTP_HOST=f"{ALPHA}.localhost")
+
+
+@pytest.fixture
+def beta_client():
+    return Client(HTTP_HOST=f"{BETA}.localhost")
+
+
+@pytest.fixture
+def public_client():
+    return Client(HTTP_HOST="localhost")
+
+
+def _reset_committed_data() -> None:
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg_%%' AND nspname <> 'information_schema'"
+        )
+        schemas = {row[0] for row in cursor.fetchall()}
+        for schema in sorted(schemas - KEEP_SCHEMAS):
+            cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        cursor.execute(
+            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(%s)", [sorted(KEEP_SCHEMAS)]
+        )
+        tables = [
+            f'"{schema}"."{table}"'
+            for schema, table in cursor.fetchall()
+            if table not in MIGRATION_TABLES and not (schema == "public" and table in {"accounts_account", "accounts_domain"})
+        ]
+        if tables:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        cursor.execute("DELETE FROM accounts_domain WHERE tenant_id IN (SELECT id FROM accounts_account WHERE NOT (schema_name = ANY(%s)))", [sorted(KEEP_SCHEMAS)])
+        cursor.execute("DELETE FROM accounts_account WHERE NOT (schema_name = ANY(%s))", [sorted(KEEP_SCHEMAS)])
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        yield
+        _reset_committed_data()
+
+
+# ----------------------------------------------------------------------------- Celery worker
+
+
+def database_url_of_test_db() -> str:
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "", safe="")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgresql://{quote(db['USER'])}{password}@{host}{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, tmp_path_factory):
+    """A real `celery worker` process on the test database and the suite's own queue."""
+    from config.health import HEARTBEAT_KEY_PREFIX
+    from config.redis import redis_client
+
+    name = f"tests-{uuid.uuid4().hex[:8]}"
+    hostname = f"{name}@localhost"
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_test_db(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "DB_CONN_MAX_AGE": "0",
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "INFO",
+             "-n", hostname, "--without-gossip", "--without-mingle"],
+            cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while not redis_client().exists(f"{HEARTBEAT_KEY_PREFIX}{hostname}"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
+    """Poll until `predicate()` is truthy (work done by another process), or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def admin_login(client: Client, email: str, password: str, *, prefix: str = "") -> None:
+    """Sign in through the admin's login form of the client's tenant, as a person would.
+
+    (`Client.login()` would store the session in whatever schema the test connection is on,
+    not in the tenant the client's host names.)
+    """
+    response = client.post(f"{prefix}/admin/login/", {"username": email, "password": password})
+    assert response.status_code == 302, f"login refused for {email}: {response.content[:2000]!r}"
