@@ -3,7 +3,8 @@
 - The public schema (platform) admin is for platform operators (`User.is_superuser`).
 - A tenant's admin is for users with a Membership in that tenant, whatever else they are:
   a platform operator without a membership is refused like anyone else.
-- Inside a tenant, the Membership role decides the actions per app (ROLE_ACTIONS).
+- Inside a tenant, the Membership role decides the actions per model (ROLE_ACTIONS);
+  which conversations an agent sees is conversations/access.py.
 """
 
 from __future__ import annotations
@@ -14,17 +15,45 @@ from django_tenants.utils import get_public_schema_name
 from accounts.models import Membership
 
 Role = Membership.Role
-ALL_ACTIONS = frozenset({"view", "add", "change", "delete"})
-TENANT_DATA_APPS = frozenset({"conversations", "ai", "kb", "analytics"})
+ALL = frozenset({"view", "add", "change", "delete"})
+VIEW = frozenset({"view"})
+EDIT = frozenset({"view", "add", "change"})
+TENANT_DATA_APPS = ("conversations", "ai", "kb", "analytics")
 
-# Actions each role may take on the models of each tenant app. Later issues narrow this per
-# model (e.g. only admins manage inboxes); keep those rules here.
+# Actions each role may take, by "app_label.model" or "app_label.*" (the model rule wins).
+# Owners and admins run the account; managers run the work (not its setup: inboxes, teams,
+# SLA policies, members); agents work conversations and contacts.
 ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
-    Role.OWNER: {app: ALL_ACTIONS for app in TENANT_DATA_APPS},
-    Role.ADMIN: {app: ALL_ACTIONS for app in TENANT_DATA_APPS},
-    Role.MANAGER: {app: frozenset({"view", "add", "change"}) for app in TENANT_DATA_APPS},
-    Role.AGENT: {app: frozenset({"view"}) for app in TENANT_DATA_APPS},
+    Role.OWNER: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, "accounts.membership": ALL},
+    Role.ADMIN: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, "accounts.membership": ALL},
+    Role.MANAGER: {
+        **{f"{app}.*": EDIT for app in TENANT_DATA_APPS},
+        "analytics.*": VIEW,
+        "conversations.inbox": VIEW,
+        "conversations.team": VIEW,
+        "conversations.teammember": VIEW,
+        "conversations.slapolicy": VIEW,
+        "conversations.slatarget": VIEW,
+        "conversations.conversationevent": VIEW,
+        "accounts.membership": VIEW,
+    },
+    Role.AGENT: {
+        "conversations.conversation": frozenset({"view", "change"}),
+        "conversations.contact": EDIT,
+        "conversations.message": frozenset({"view", "add"}),
+        "conversations.cannedresponse": VIEW,
+        "conversations.label": VIEW,
+        "conversations.csatresponse": VIEW,
+        "conversations.conversationevent": VIEW,
+        "analytics.*": VIEW,
+    },
 }
+
+
+def role_allows(role: str | None, app_label: str, model: str, action: str) -> bool:
+    rules = ROLE_ACTIONS.get(role, {})
+    allowed = rules.get(f"{app_label}.{model}", rules.get(f"{app_label}.*", frozenset()))
+    return action in allowed
 
 
 def current_account():
@@ -62,9 +91,8 @@ def user_has_perm(user, perm: str, *, account) -> bool:
     if _is_public(account):
         return True  # operators manage every platform record
     app_label, _, codename = perm.partition(".")
-    action = codename.split("_", 1)[0]
-    role = membership_role(user, account=account)
-    return action in ROLE_ACTIONS.get(role, {}).get(app_label, frozenset())
+    action, _, model = codename.partition("_")
+    return role_allows(membership_role(user, account=account), app_label, model, action)
 
 
 def user_has_module_perms(user, app_label: str, *, account) -> bool:
@@ -72,5 +100,5 @@ def user_has_module_perms(user, app_label: str, *, account) -> bool:
         return False
     if _is_public(account):
         return True
-    role = membership_role(user, account=account)
-    return bool(ROLE_ACTIONS.get(role, {}).get(app_label))
+    rules = ROLE_ACTIONS.get(membership_role(user, account=account), {})
+    return any(key.split(".")[0] == app_label and actions for key, actions in rules.items())

@@ -162,10 +162,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(embedded.DATA_DIR / "celerybeat-schedule")
 )
 CELERY_BEAT_SCHEDULE = {
-    "tenant-heartbeat": {
-        "task": "analytics.tasks.tenant_heartbeat",
-        "schedule": 300.0,
-    },
+    "tenant-heartbeat": {"task": "analytics.tasks.tenant_heartbeat", "schedule": 300.0},
+    "wake-snoozed-conversations": {"task": "conversations.tasks.wake_snoozed_conversations", "schedule": 60.0},
+    "mark-sla-breaches": {"task": "conversations.tasks.mark_sla_breaches", "schedule": 60.0},
 }
 
 # A worker writes its heartbeat this often; /healthz calls a worker down after WORKER_HEARTBEAT_TTL.

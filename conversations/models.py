@@ -1,5 +1,344 @@
-"""Conversations, messages, inboxes, contacts and the rest of the desk (tenant schema).
+"""The support desk (tenant schema): teams, inboxes, contacts, conversations, messages, labels,
+canned responses, SLA policies, CSAT and the conversation timeline.
 
-Models arrive with the support-desk issue; the app exists now so every tenant schema has
-its place from the first migration on.
+Rules live in services.py (writes), selectors.py (reads) and access.py (who sees what); these
+models hold state, constraints and indexes only.
 """
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+
+from accounts.models import validate_timezone
+from conversations.business_hours import validate_business_hours
+
+
+def new_widget_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_hmac_secret() -> str:
+    return secrets.token_hex(32)
+
+
+class Priority(models.IntegerChoices):
+    # Integers, so "ORDER BY priority DESC" puts urgent first.
+    NONE = 0, "None"
+    LOW = 1, "Low"
+    MEDIUM = 2, "Medium"
+    HIGH = 3, "High"
+    URGENT = 4, "Urgent"
+
+
+class Team(models.Model):
+    class Strategy(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round robin"
+        LEAST_LOADED = "least_loaded", "Least loaded"
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    auto_assign = models.BooleanField(default=True, help_text="Assign new conversations of this team to an available member.")
+    strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.ROUND_ROBIN)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMember", related_name="+")
+    # Round robin's place in the rota: the member who got the last conversation.
+    last_assigned_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMember(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="conversations_teammember_unique")]
+        indexes = [models.Index(fields=["user"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class SLAPolicy(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    business_hours_only = models.BooleanField(
+        default=True, help_text="Count only the inbox's business hours towards the targets."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SLATarget(models.Model):
+    policy = models.ForeignKey(SLAPolicy, on_delete=models.CASCADE, related_name="targets")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices)
+    first_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    resolution_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["policy", "-priority"]
+        constraints = [models.UniqueConstraint(fields=["policy", "priority"], name="conversations_slatarget_unique")]
+        verbose_name = "SLA target"
+
+    def __str__(self) -> str:
+        return f"{self.policy}: {self.get_priority_display()}"
+
+
+class Inbox(models.Model):
+    class Channel(models.TextChoices):
+        WEB_WIDGET = "web_widget", "Web widget"
+        EMAIL = "email", "Email"
+        API = "api", "API"
+
+    name = models.CharField(max_length=100, unique=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.WEB_WIDGET)
+    widget_token = models.CharField(max_length=64, unique=True, default=new_widget_token, editable=False)
+    hmac_secret = models.CharField(
+        max_length=64, default=new_hmac_secret, editable=False,
+        help_text="Signs customer identifiers (HMAC-SHA256) so the widget can bind a known customer.",
+    )
+    allowed_origins = ArrayField(
+        models.CharField(max_length=200), default=list, blank=True,
+        help_text="Origins allowed to call the widget API, e.g. https://www.example.com",
+    )
+    greeting = models.TextField(blank=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    business_hours = models.JSONField(
+        default=dict, blank=True, validators=[validate_business_hours],
+        help_text='Per weekday, opening intervals: {"mon": [["09:00", "17:00"]], ...}. Empty: always open.',
+    )
+    default_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="inboxes")
+    sla_policy = models.ForeignKey(SLAPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="inboxes")
+    auto_assign = models.BooleanField(default=True)
+    ai_auto_reply = models.BooleanField(default=False)
+    ai_confidence_threshold = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="The AI answers on its own only at or above this confidence.",
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "inboxes"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True, help_text="The customer's id in your own system.")
+    custom_attributes = models.JSONField(default=dict, blank=True)
+    blocked = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], condition=Q(external_id__isnull=False), name="conversations_contact_external_id_unique"),
+        ]
+        indexes = [
+            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="contact_name_trgm"),
+            GinIndex(fields=["email"], opclasses=["gin_trgm_ops"], name="contact_email_trgm"),
+            models.Index(fields=["email"], name="contact_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"Contact {self.pk}"
+
+
+class Label(models.Model):
+    name = models.SlugField(max_length=50, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    color = models.CharField(max_length=7, default="#6b7280", help_text="Hex colour, e.g. #1f6feb")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CannedResponse(models.Model):
+    short_code = models.SlugField(max_length=50, unique=True, help_text="Type /code in the reply box.")
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["short_code"]
+
+    def __str__(self) -> str:
+        return f"/{self.short_code}"
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending"
+        SNOOZED = "snoozed", "Snoozed"
+        RESOLVED = "resolved", "Resolved"
+
+    class ResolvedBy(models.TextChoices):
+        AGENT = "agent", "Agent"
+        AI = "ai", "AI"
+
+    number = models.PositiveIntegerField(unique=True, editable=False, help_text="Shown as #123; per tenant.")
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    subject = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
+    # Since when the customer has been waiting for a reply; None while nobody waits.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=10, choices=ResolvedBy.choices, blank=True)
+    last_activity_at = models.DateTimeField(default=now)
+    created_at = models.DateTimeField(default=now, editable=False)
+    # The AI's classification, kept on the row so the queue can filter on it.
+    ai_category = models.CharField(max_length=50, blank=True)
+    ai_confidence = models.FloatField(null=True, blank=True)
+    # SLA: due times set when a policy applies; breach flags set once a due time passes unmet.
+    sla_policy = models.ForeignKey(SLAPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    first_response_breached = models.BooleanField(default=False)
+    resolution_breached = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="snoozed", snoozed_until__isnull=False) | ~Q(status="snoozed"),
+                name="conversation_snoozed_has_until",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-priority", "waiting_since"], name="conv_queue"),
+            models.Index(fields=["assignee", "status"], name="conv_assignee_status"),
+            models.Index(fields=["team", "status"], name="conv_team_status"),
+            models.Index(fields=["contact", "-created_at"], name="conv_contact_created"),
+            models.Index(fields=["status", "snoozed_until"], name="conv_snoozed", condition=Q(status="snoozed")),
+            models.Index(fields=["ai_category"], name="conv_ai_category"),
+            GinIndex(fields=["subject"], opclasses=["gin_trgm_ops"], name="conv_subject_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.subject}".strip()
+
+    @property
+    def sla_breached(self) -> bool:
+        return self.first_response_breached or self.resolution_breached
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INCOMING = "incoming", "Incoming"
+        OUTGOING = "outgoing", "Outgoing"
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        NOTE = "note", "Private note"
+        ACTIVITY = "activity", "Activity"
+
+    class SenderType(models.TextChoices):
+        CONTACT = "contact", "Customer"
+        AGENT = "agent", "Agent"
+        AI = "ai", "AI"
+        SYSTEM = "system", "System"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TEXT)
+    sender_type = models.CharField(max_length=10, choices=SenderType.choices)
+    sender_id = models.BigIntegerField(null=True, blank=True, help_text="Contact id or user id, by sender type.")
+    content = models.TextField()
+    attachments = models.JSONField(default=list, blank=True, help_text="Metadata only: name, size, content type, url.")
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                name="message_idempotency_key_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="message_thread"),
+            GinIndex(fields=["content"], opclasses=["gin_trgm_ops"], name="message_content_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_sender_type_display()}: {self.content[:60]}"
+
+
+class CSATResponse(models.Model):
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="csat")
+    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="csat_rating_1_to_5")]
+        verbose_name = "CSAT response"
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5 for #{self.conversation.number}"
+
+
+class ConversationEvent(models.Model):
+    """One change to a conversation: who did what, from which value to which, when.
+
+    The conversation's timeline and the audit trail are both read from here (events.py writes).
+    """
+
+    class ActorType(models.TextChoices):
+        AGENT = "agent", "Agent"
+        CONTACT = "contact", "Customer"
+        AI = "ai", "AI"
+        SYSTEM = "system", "System"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=200, blank=True, help_text="As it was at the time.")
+    action = models.CharField(max_length=40)
+    field = models.CharField(max_length=40, blank=True)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="event_timeline")]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.action} {self.field}: {self.old_value} → {self.new_value}"

@@ -42,15 +42,32 @@ def _tenant_create(slug: str, name: str):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database (pytest-django) plus the platform row and tenants alpha and beta."""
+def django_db_setup(django_db_blocker):
+    """The test database plus the platform row and tenants alpha and beta, once per session.
+
+    Made here rather than by pytest-django's fixture: that one creates only the databases that
+    `django_db`-marked tests ask for, and `committed_db` tests carry no such mark, so a session
+    of only those would otherwise run against the development database.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
     from accounts.services import public_account_ensure
 
     with django_db_blocker.unblock():
+        old_config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        _assert_test_database()
         public_account_ensure(domains=["localhost", "testserver"])
         _tenant_create(ALPHA, "Alpha Corp")
         _tenant_create(BETA, "Beta Inc")
     yield
+    with django_db_blocker.unblock():
+        teardown_databases(old_config, verbosity=0)
+
+
+def _assert_test_database() -> None:
+    name = connection.settings_dict["NAME"]
+    if not name.startswith("test_"):
+        pytest.exit(f"refusing to touch database {name!r}: tests only run on a test_ database", returncode=3)
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +114,7 @@ def public_client():
 
 
 def _reset_committed_data() -> None:
+    _assert_test_database()
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
         cursor.execute(
