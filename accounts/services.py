@@ -119,3 +119,35 @@ def public_account_ensure(*, domains: list[str]) -> Account:
     for host in domains:
         Domain.objects.get_or_create(domain=host, defaults={"tenant": account, "is_primary": host == domains[0]})
     return account
+
+
+def membership_invite(
+    *, account: Account, email: str, full_name: str = "", role: str = Membership.Role.AGENT, password: str | None = None,
+    availability: str = Membership.Availability.OFFLINE, max_concurrent_conversations: int = 10,
+) -> tuple[Membership, str | None]:
+    """Add a person to the account by email: an existing login is reused (and keeps its
+    password), a new one is created with the given password or a generated one, returned once."""
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError as error:
+        raise ApplicationError(f"{email!r} is not a valid email address", code="invalid_email", fields={"email": error.messages}) from error
+    if role not in Membership.Role.values:
+        raise ApplicationError(f"role {role!r} is not one of {', '.join(Membership.Role.values)}", code="invalid_role")
+    user = User.objects.filter(email__iexact=email).first()
+    generated = None
+    with transaction.atomic():
+        if user is None:
+            if not password:
+                generated = password = secrets.token_urlsafe(12)
+            try:
+                validate_password(password, user=User(email=email))
+            except ValidationError as error:
+                raise ApplicationError(_messages(error), code="weak_password", fields={"password": error.messages}) from error
+            user = User.objects.create_user(email, password, full_name=full_name.strip())
+        if Membership.objects.filter(account=account, user=user).exists():
+            raise ApplicationError(f"{email} is already a member of {account.name}", code="already_member")
+        membership = Membership.objects.create(
+            account=account, user=user, role=role, availability=availability, max_concurrent_conversations=max_concurrent_conversations
+        )
+    return membership, generated

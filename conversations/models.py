@@ -1,6 +1,9 @@
 """The support desk (tenant schema): teams, inboxes, contacts, conversations, messages, labels,
 canned responses, SLA policies, CSAT and the conversation timeline.
 
+Trigram indexes are on UPPER(column) because Django's `icontains` compiles to
+`UPPER(col) LIKE UPPER(%s)` on PostgreSQL; an index on the bare column would not serve it.
+
 Rules live in services.py (writes), selectors.py (reads) and access.py (who sees what); these
 models hold state, constraints and indexes only.
 """
@@ -11,10 +14,11 @@ import secrets
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils.timezone import now
 
 from accounts.models import validate_timezone
@@ -159,8 +163,8 @@ class Contact(models.Model):
             models.UniqueConstraint(fields=["external_id"], condition=Q(external_id__isnull=False), name="conversations_contact_external_id_unique"),
         ]
         indexes = [
-            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="contact_name_trgm"),
-            GinIndex(fields=["email"], opclasses=["gin_trgm_ops"], name="contact_email_trgm"),
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="contact_name_trgm"),
+            GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="contact_email_trgm"),
             models.Index(fields=["email"], name="contact_email"),
         ]
 
@@ -244,7 +248,7 @@ class Conversation(models.Model):
             models.Index(fields=["contact", "-created_at"], name="conv_contact_created"),
             models.Index(fields=["status", "snoozed_until"], name="conv_snoozed", condition=Q(status="snoozed")),
             models.Index(fields=["ai_category"], name="conv_ai_category"),
-            GinIndex(fields=["subject"], opclasses=["gin_trgm_ops"], name="conv_subject_trgm"),
+            GinIndex(OpClass(Upper("subject"), name="gin_trgm_ops"), name="conv_subject_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -292,7 +296,7 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread"),
-            GinIndex(fields=["content"], opclasses=["gin_trgm_ops"], name="message_content_trgm"),
+            GinIndex(OpClass(Upper("content"), name="gin_trgm_ops"), name="message_content_trgm"),
         ]
 
     def __str__(self) -> str:

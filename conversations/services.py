@@ -36,6 +36,7 @@ from conversations.models import (
     SLATarget,
     Team,
     TeamMember,
+    new_widget_token,
 )
 
 Status = Conversation.Status
@@ -98,8 +99,8 @@ def conversation_open(
         sender_id=contact.pk, content=content, attachments=attachments or [], idempotency_key=idempotency_key, created_at=moment,
     )
     sla_apply(conversation=conversation, policy=inbox.sla_policy)
-    if inbox.auto_assign:
-        conversation_auto_assign(conversation=conversation, at=moment)
+    if inbox.auto_assign and conversation_auto_assign(conversation=conversation, at=moment) is not None:
+        conversation.refresh_from_db()
     return conversation
 
 
@@ -382,6 +383,13 @@ def conversation_auto_assign(*, conversation: Conversation, at: datetime | None 
     return chosen
 
 
+def conversation_classification_set(*, conversation: Conversation, category: str, confidence: float) -> Conversation:
+    """Keep the AI's latest classification on the row, where the queue filters on it."""
+    Conversation.objects.filter(pk=conversation.pk).update(ai_category=category[:50], ai_confidence=confidence)
+    conversation.ai_category, conversation.ai_confidence = category[:50], confidence
+    return conversation
+
+
 # ----------------------------------------------------------------------------- SLA
 
 
@@ -472,3 +480,13 @@ def contact_create(*, name: str = "", email: str = "", phone: str = "", external
         name=name.strip(), email=email.strip().lower(), phone=phone.strip(), external_id=external_id or None,
         custom_attributes=custom_attributes or {},
     )
+
+
+# ----------------------------------------------------------------------------- inboxes
+
+
+def inbox_widget_token_rotate(*, inbox: Inbox) -> Inbox:
+    """A new widget token; sites embedding the old one stop reaching this inbox."""
+    inbox.widget_token = new_widget_token()
+    inbox.save(update_fields=["widget_token"])
+    return inbox

@@ -7,7 +7,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Account, Membership, User
+from django_tenants.utils import tenant_context
+
 from accounts.services import account_create, membership_add, public_account_ensure
+from conversations.demo_data import demo_agents_ensure, demo_desk_seed
 
 DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.localhost"
@@ -55,4 +58,10 @@ class Command(BaseCommand):
             for email, full_name, role in DEMO_MEMBERS:
                 user = _user_ensure(email, DEMO_PASSWORD, full_name=full_name)
                 membership_add(user=user, account=demo, role=role, availability=Membership.Availability.ONLINE)
+            demo_agents_ensure(account=demo, password=DEMO_PASSWORD)
+
+        with tenant_context(demo), transaction.atomic():
+            made = demo_desk_seed(account=demo)
+        if made:
+            self.stdout.write(f"created {made} demo conversations")
         self.stdout.write("demo data is in place")

@@ -1,0 +1,303 @@
+"""The agents' conversation queue and conversation page.
+
+Both read through selectors and write through services, so what an agent does here is what
+the API and the tasks do: SLA, first response and the timeline stay right.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+
+from accounts.access import membership_role
+from accounts.selectors import account_members
+from accounts.sites import desk_admin_site
+from config.errors import ApplicationError
+from conversations import selectors, services
+from conversations.access import conversations_visible_to
+from conversations.events import Actor
+from conversations.forms import AssignForm, ConversationActionForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm
+from conversations.models import CannedResponse, Conversation, Label, Priority
+
+PRIORITY_COLOURS = {0: "#9ca3af", 1: "#60a5fa", 2: "#f59e0b", 3: "#f97316", 4: "#dc2626"}
+STATUS_COLOURS = {"open": "#16a34a", "pending": "#ca8a04", "snoozed": "#7c3aed", "resolved": "#6b7280"}
+
+
+def _badge(text: str, colour: str):
+    return format_html('<span class="hearth-badge" style="background:{}">{}</span>', colour, text)
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        members = account_members(account=request.tenant).values_list("pk", "full_name", "email")
+        return [("me", "Mine"), ("none", "Unassigned"), *[(str(pk), name or email) for pk, name, email in members]]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "me":
+            return queryset.filter(assignee_id=request.user.pk)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value and value.isdigit():
+            return queryset.filter(assignee_id=int(value))
+        return queryset
+
+
+class SLABreachedFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [("breached", "Breached"), ("first_response", "First response breached"), ("resolution", "Resolution breached"), ("ok", "Within SLA")]
+
+    def queryset(self, request, queryset):
+        from django.db.models import Q
+
+        value = self.value()
+        if value == "breached":
+            return queryset.filter(Q(first_response_breached=True) | Q(resolution_breached=True))
+        if value == "first_response":
+            return queryset.filter(first_response_breached=True)
+        if value == "resolution":
+            return queryset.filter(resolution_breached=True)
+        if value == "ok":
+            return queryset.filter(first_response_breached=False, resolution_breached=False)
+        return queryset
+
+
+@admin.register(Conversation, site=desk_admin_site)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = [
+        "number_display", "subject_display", "contact_display", "inbox", "status_display", "priority_display",
+        "assignee_display", "team", "waiting_display", "sla_display", "labels_display", "ai_category",
+    ]
+    list_display_links = ["number_display", "subject_display"]
+    list_filter = [
+        "status", "priority", "inbox", "team", AssigneeFilter, "labels", SLABreachedFilter, "ai_category",
+    ]
+    search_fields = ["subject"]  # shows the search box; the search itself is selectors.conversation_search
+    search_help_text = "Contact name or email, subject, #number or any message text"
+    list_per_page = 50
+    show_full_result_count = False
+    # Longest-waiting first, most urgent first among equals; nobody waiting goes last.
+    ordering = [F("waiting_since").asc(nulls_last=True), "-priority", "-last_activity_at"]
+    action_form = ConversationActionForm
+    actions = ["assign_to_me", "assign_to_team", "resolve", "set_priority", "add_label"]
+
+    # ------------------------------------------------------------------ queue
+
+    def get_queryset(self, request):
+        return selectors.conversation_queue(user=request.user, account=request.tenant)
+
+    def get_search_results(self, request, queryset, search_term):
+        return selectors.conversation_search(queryset, search_term), False
+
+    def has_add_permission(self, request):
+        return False  # conversations are opened by customers (widget, email, API)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of what a customer was told is kept
+
+    @admin.display(description="#", ordering="number")
+    def number_display(self, obj):
+        return f"#{obj.number}"
+
+    @admin.display(description="subject")
+    def subject_display(self, obj):
+        return (obj.subject[:70] + "…") if len(obj.subject) > 70 else (obj.subject or "(no subject)")
+
+    @admin.display(description="customer", ordering="contact__name")
+    def contact_display(self, obj):
+        return str(obj.contact)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return _badge(obj.get_status_display(), STATUS_COLOURS[obj.status])
+
+    @admin.display(description="priority", ordering="priority")
+    def priority_display(self, obj):
+        return _badge(obj.get_priority_display(), PRIORITY_COLOURS[obj.priority])
+
+    @admin.display(description="assignee", ordering="assignee__full_name")
+    def assignee_display(self, obj):
+        return obj.assignee.get_full_name() if obj.assignee_id else "—"
+
+    @admin.display(description="waiting", ordering="waiting_since")
+    def waiting_display(self, obj):
+        return timesince(obj.waiting_since, timezone.now(), depth=1) if obj.waiting_since else "—"
+
+    @admin.display(description="SLA")
+    def sla_display(self, obj):
+        if obj.sla_breached:
+            return _badge("breached", "#dc2626")
+        due = obj.first_response_due_at if obj.first_response_at is None else obj.resolution_due_at
+        if due and obj.status != Conversation.Status.RESOLVED:
+            return f"due {timesince(timezone.now(), due, depth=1)}" if due > timezone.now() else _badge("due now", "#f97316")
+        return "—"
+
+    @admin.display(description="labels")
+    def labels_display(self, obj):
+        return format_html_join(" ", '<span class="hearth-label" style="border-color:{}">{}</span>', ((label.color, label.name) for label in obj.labels.all()))
+
+    # ------------------------------------------------------------------ bulk actions
+
+    def _each(self, request, queryset, change, done: str):
+        count = 0
+        errors = []
+        for conversation in queryset.order_by("pk"):
+            try:
+                with transaction.atomic():
+                    change(conversation)
+                count += 1
+            except ApplicationError as error:
+                errors.append(f"#{conversation.number}: {error.message}")
+        if count:
+            self.message_user(request, f"{done}: {count} conversation(s).", messages.SUCCESS)
+        for error in errors:
+            self.message_user(request, error, messages.ERROR)
+
+    @admin.action(description="Assign to me", permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        actor = Actor.agent(request.user)
+        self._each(request, queryset, lambda c: services.conversation_assign(conversation=c, assignee=request.user, by=actor), "Assigned to you")
+
+    @admin.action(description="Assign to team (choose the team)", permissions=["change"])
+    def assign_to_team(self, request, queryset):
+        team = ConversationActionForm(request.POST).fields["team"].clean(request.POST.get("team") or None)
+        if team is None:
+            self.message_user(request, "Choose a team in the action bar first.", messages.ERROR)
+            return
+        actor = Actor.agent(request.user)
+        self._each(request, queryset, lambda c: services.conversation_team_set(conversation=c, team=team, by=actor), f"Moved to {team}")
+
+    @admin.action(description="Resolve", permissions=["change"])
+    def resolve(self, request, queryset):
+        actor = Actor.agent(request.user)
+        self._each(request, queryset, lambda c: services.conversation_status_set(conversation=c, status=Conversation.Status.RESOLVED, by=actor), "Resolved")
+
+    @admin.action(description="Set priority (choose the priority)", permissions=["change"])
+    def set_priority(self, request, queryset):
+        raw = request.POST.get("priority")
+        if raw in (None, "") or not raw.isdigit() or int(raw) not in Priority.values:
+            self.message_user(request, "Choose a priority in the action bar first.", messages.ERROR)
+            return
+        actor = Actor.agent(request.user)
+        self._each(request, queryset, lambda c: services.conversation_priority_set(conversation=c, priority=int(raw), by=actor), "Priority set")
+
+    @admin.action(description="Add label (choose the label)", permissions=["change"])
+    def add_label(self, request, queryset):
+        label = Label.objects.filter(pk=request.POST.get("label") or None).first() if (request.POST.get("label") or "").isdigit() else None
+        if label is None:
+            self.message_user(request, "Choose a label in the action bar first.", messages.ERROR)
+            return
+        actor = Actor.agent(request.user)
+        self._each(request, queryset, lambda c: services.conversation_labels_add(conversation=c, labels=[label], by=actor), f"Labelled {label}")
+
+    # ------------------------------------------------------------------ conversation page
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        conversation = Conversation.objects.select_related("contact", "inbox", "assignee", "team").filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if conversation is None:
+            raise Http404("No such conversation")
+        if not conversations_visible_to(request.user, account=request.tenant).filter(pk=conversation.pk).exists():
+            raise PermissionDenied("This conversation belongs to a team you are not in.")
+
+        forms = self._page_forms(request, conversation)
+        if request.method == "POST":
+            if not self.has_change_permission(request, conversation):
+                raise PermissionDenied
+            response = self._handle_post(request, conversation, forms)
+            if response is not None:
+                return response
+        return self._render_page(request, conversation, forms)
+
+    def _page_forms(self, request, conversation, data=None):
+        account = request.tenant
+        action = request.POST.get("action") if request.method == "POST" else None
+
+        def bound(name):
+            return request.POST if action == name else None
+
+        return {
+            "reply": ReplyForm(bound("reply"), prefix="reply"),
+            "note": NoteForm(bound("note"), prefix="note"),
+            "assign": AssignForm(bound("assign"), prefix="assign", account=account,
+                                 initial={"assignee": conversation.assignee_id, "team": conversation.team_id}),
+            "status": StatusForm(bound("status"), prefix="status", initial={"status": conversation.status, "snoozed_until": conversation.snoozed_until}),
+            "priority": PriorityForm(bound("priority"), prefix="priority", initial={"priority": conversation.priority}),
+            "labels": LabelsForm(bound("labels"), prefix="labels", initial={"labels": list(conversation.labels.values_list("pk", flat=True))}),
+        }
+
+    def _handle_post(self, request, conversation, forms):
+        action = request.POST.get("action")
+        form = forms.get(action)
+        if form is None:
+            messages.error(request, "Unknown action.")
+            return None
+        if not form.is_valid():
+            return None
+        actor = Actor.agent(request.user)
+        data = form.cleaned_data
+        try:
+            if action == "reply":
+                content = selectors.canned_response_expand(data["content"])
+                services.message_add_reply(conversation=conversation, content=content, author=request.user)
+                messages.success(request, "Reply sent.")
+            elif action == "note":
+                services.message_add_note(conversation=conversation, content=data["content"], author=request.user)
+                messages.success(request, "Note added.")
+            elif action == "assign":
+                with transaction.atomic():
+                    services.conversation_team_set(conversation=conversation, team=data["team"], by=actor)
+                    services.conversation_assign(conversation=conversation, assignee=data["assignee"], by=actor)
+                messages.success(request, "Assignment saved.")
+            elif action == "status":
+                services.conversation_status_set(conversation=conversation, status=data["status"], by=actor, snoozed_until=data.get("snoozed_until"))
+                messages.success(request, f"Status: {Conversation.Status(data['status']).label}.")
+            elif action == "priority":
+                services.conversation_priority_set(conversation=conversation, priority=data["priority"], by=actor)
+                messages.success(request, f"Priority: {Priority(data['priority']).label}.")
+            elif action == "labels":
+                chosen = set(data["labels"])
+                current = set(conversation.labels.all())
+                with transaction.atomic():
+                    services.conversation_labels_add(conversation=conversation, labels=sorted(chosen - current, key=lambda x: x.pk), by=actor)
+                    services.conversation_labels_remove(conversation=conversation, labels=sorted(current - chosen, key=lambda x: x.pk), by=actor)
+                messages.success(request, "Labels saved.")
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return None
+        return HttpResponseRedirect(request.path)
+
+    def _render_page(self, request, conversation, forms):
+        thread = list(selectors.conversation_thread(conversation=conversation))
+        members = {user.pk: user for user in account_members(account=request.tenant)}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"#{conversation.number} {conversation.subject}",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "conversation": conversation,
+            "thread": [(message, members.get(message.sender_id) if message.sender_type == "agent" else None) for message in thread],
+            "timeline": selectors.conversation_timeline(conversation=conversation),
+            "past_conversations": selectors.contact_conversations(contact=conversation.contact, exclude=conversation),
+            "forms": forms,
+            "canned_responses": list(CannedResponse.objects.values("short_code", "body")),
+            "can_change": self.has_change_permission(request, conversation),
+            "role": membership_role(request.user, account=request.tenant),
+            "queue_url": reverse("admin:conversations_conversation_changelist"),
+        }
+        return TemplateResponse(request, "admin/conversations/conversation/page.html", context)

@@ -1,0 +1,58 @@
+"""Forms of the agents' conversation page and queue actions: validation at the edge only;
+the services do the work."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.admin.helpers import ActionForm
+from django.utils import timezone
+
+from accounts.selectors import account_members
+from conversations.models import Conversation, Label, Priority, Team
+
+
+class ReplyForm(forms.Form):
+    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Reply to the customer… (/code inserts a canned response)"}), max_length=20000)
+
+
+class NoteForm(forms.Form):
+    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Private note, only agents see it"}), max_length=20000)
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Unassigned")
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="No team")
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = account_members(account=account)
+        self.fields["assignee"].label_from_instance = lambda user: user.get_full_name()
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Conversation.Status.choices)
+    snoozed_until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("status") == Conversation.Status.SNOOZED:
+            until = cleaned.get("snoozed_until")
+            if until is None or until <= timezone.now():
+                self.add_error("snoozed_until", "Choose a time in the future to snooze until.")
+        return cleaned
+
+
+class PriorityForm(forms.Form):
+    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int)
+
+
+class LabelsForm(forms.Form):
+    labels = forms.ModelMultipleChoiceField(queryset=Label.objects.all(), required=False, widget=forms.CheckboxSelectMultiple)
+
+
+class ConversationActionForm(ActionForm):
+    """The queue's bulk-action bar: the action plus the value some actions need."""
+
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…")
+    priority = forms.TypedChoiceField(choices=[("", "priority…"), *Priority.choices], coerce=int, required=False, empty_value=None)
+    label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…")
