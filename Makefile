@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test stop install migrate seed shell clean-data
+.PHONY: run test stop install browser migrate seed shell clean-data
 
 install: $(STAMP)
 
@@ -24,8 +24,16 @@ $(STAMP): pyproject.toml | $(PY)
 run: install
 	$(PY) manage.py run_stack --port $(PORT)
 
-test: install
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download is not used). Installed once; needs root or sudo, as on CI machines.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # Stop the embedded PostgreSQL and Redis of this checkout (no-op when they are not running).
 stop:

@@ -3,6 +3,7 @@
 - The suite's Celery tasks go to a queue of their own, so a `make run` worker of the same
   checkout (same embedded Redis) never takes a test's task and runs it against the wrong
   database.
+- Browser tests may use the ORM while Playwright's loop runs (below).
 - The embedded servers that were not running before the session are stopped after it, so
   `make test` leaves nothing behind; ones a developer had running stay up.
 """
@@ -12,6 +13,9 @@ import os
 from config.embedded import EmbeddedPostgres, EmbeddedRedis
 
 os.environ.setdefault("CELERY_QUEUE", "hearth-tests")
+# Playwright's sync API keeps an asyncio loop running in the test thread, which makes Django
+# refuse ORM calls there. The tests are single-threaded, so the check guards nothing here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 _started_by_this_session = []
 if not os.environ.get("DATABASE_URL") and not EmbeddedPostgres().is_running():

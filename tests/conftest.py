@@ -61,6 +61,11 @@ def django_db_setup(django_db_blocker):
         _tenant_create(BETA, "Beta Inc")
     yield
     with django_db_blocker.unblock():
+        # A worker or web process that just exited may leave its backend a moment behind it.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         teardown_databases(old_config, verbosity=0)
 
 
@@ -189,6 +194,64 @@ def celery_worker(django_db_setup, tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, tmp_path_factory):
+    """Hearth served by a real HTTP server process on the test database; tenants by host:
+    `live_server_url.replace("//", "//alpha.")` is alpha (Chromium resolves *.localhost itself)."""
+    import urllib.request
+
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("web") / "web.log"
+    env = {**os.environ, "DATABASE_URL": database_url_of_test_db(), "REDIS_URL": settings.REDIS_URL,
+           "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE, "DB_CONN_MAX_AGE": "0"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+            cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/admin/login/", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the web server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download: `make test`
+    installs the `chromium` package)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.fail("Debian's chromium is not installed; run `make test` (it installs it) or `apt-get install chromium`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
 
 
 def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
