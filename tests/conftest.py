@@ -11,10 +11,13 @@ Two ways a test gets the database:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -160,15 +163,10 @@ def database_url_of_test_db() -> str:
     return f"postgresql://{quote(db['USER'])}{password}@{host}{port}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, tmp_path_factory):
-    """A real `celery worker` process on the test database and the suite's own queue."""
-    from config.health import HEARTBEAT_KEY_PREFIX
-    from config.redis import redis_client
-
-    name = f"tests-{uuid.uuid4().hex[:8]}"
-    hostname = f"{name}@localhost"
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+@contextlib.contextmanager
+def _stack_process(what: str, command: list[str], log_dir: Path, is_ready):
+    """Run a process of the stack (worker, web) against the test database and the suite's
+    queue until the block ends; fail with the tail of its log if it does not come up."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url_of_test_db(),
@@ -176,63 +174,62 @@ def celery_worker(django_db_setup, tmp_path_factory):
         "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "DB_CONN_MAX_AGE": "0",
     }
+    log_path = log_dir / f"{what}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "INFO",
-             "-n", hostname, "--without-gossip", "--without-mingle"],
-            cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while not redis_client().exists(f"{HEARTBEAT_KEY_PREFIX}{hostname}"):
+    while not is_ready():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+            pytest.fail(f"the {what} did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
-    yield process
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, tmp_path_factory):
+    """A real `celery worker` process on the test database and the suite's own queue."""
+    from config.health import HEARTBEAT_KEY_PREFIX
+    from config.redis import redis_client
+
+    hostname = f"tests-{uuid.uuid4().hex[:8]}@localhost"
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "INFO",
+               "-n", hostname, "--without-gossip", "--without-mingle"]
+    with _stack_process("Celery worker", command, tmp_path_factory.mktemp("worker"),
+                        lambda: redis_client().exists(f"{HEARTBEAT_KEY_PREFIX}{hostname}")) as process:
+        yield process
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2)
+        return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup, tmp_path_factory):
     """Hearth served by a real HTTP server process on the test database; tenants by host:
     `live_server_url.replace("//", "//alpha.")` is alpha (Chromium resolves *.localhost itself)."""
-    import urllib.request
-
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("web") / "web.log"
-    env = {**os.environ, "DATABASE_URL": database_url_of_test_db(), "REDIS_URL": settings.REDIS_URL,
-           "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE, "DB_CONN_MAX_AGE": "0"}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-            cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
     url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/admin/login/", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the web server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
+    with _stack_process("web server", command, tmp_path_factory.mktemp("web"), lambda: _answers(f"{url}/admin/login/")):
+        yield url
 
 
 @pytest.fixture(scope="session")

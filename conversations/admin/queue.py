@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -62,8 +62,6 @@ class SLABreachedFilter(admin.SimpleListFilter):
         return [("breached", "Breached"), ("first_response", "First response breached"), ("resolution", "Resolution breached"), ("ok", "Within SLA")]
 
     def queryset(self, request, queryset):
-        from django.db.models import Q
-
         value = self.value()
         if value == "breached":
             return queryset.filter(Q(first_response_breached=True) | Q(resolution_breached=True))
@@ -224,7 +222,7 @@ class ConversationAdmin(admin.ModelAdmin):
                 return response
         return self._render_page(request, conversation, forms)
 
-    def _page_forms(self, request, conversation, data=None):
+    def _page_forms(self, request, conversation):
         account = request.tenant
         action = request.POST.get("action") if request.method == "POST" else None
 
