@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -151,3 +152,19 @@ def membership_invite(
             account=account, user=user, role=role, availability=availability, max_concurrent_conversations=max_concurrent_conversations
         )
     return membership, generated
+
+
+def api_token_create(*, user: User, account: Account, name: str) -> tuple["ApiToken", str]:
+    """A new agents'-API key for the user in the account; the key is returned once, only its
+    hash is kept."""
+    from accounts.models import ApiToken
+
+    if not Membership.objects.filter(user=user, account=account).exists():
+        raise ApplicationError(f"{user.email} is not a member of {account.name}", code="not_a_member")
+    key = f"hth_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(user=user, account=account, name=(name or "API token").strip()[:100], prefix=key[:10], key_hash=api_token_hash(key))
+    return token, key
+
+
+def api_token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()

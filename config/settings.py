@@ -62,6 +62,11 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
 ]
 # Each tenant gets these tables in its own schema. Sessions and the admin log are per
 # tenant too, so a session cookie of one tenant means nothing in another tenant's schema.
@@ -83,6 +88,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
     "accounts.middleware.TenantRoutingMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -142,7 +148,7 @@ CACHES = {
         # can never read another's cached value.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-        "KEY_PREFIX": "hearth",
+        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "hearth"),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
@@ -170,6 +176,45 @@ CELERY_BEAT_SCHEDULE = {
 # A worker writes its heartbeat this often; /healthz calls a worker down after WORKER_HEARTBEAT_TTL.
 WORKER_HEARTBEAT_INTERVAL = 10
 WORKER_HEARTBEAT_TTL = 30
+
+# ----------------------------------------------------------------------------- APIs
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_PARSER_CLASSES": ["config.api.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+# Requests per window, by throttle scope; read at call time (config/api.py).
+API_THROTTLE_RATES = {
+    "widget_session": os.environ.get("WIDGET_SESSION_RATE", "120/min"),
+    "widget_address": os.environ.get("WIDGET_ADDRESS_RATE", "600/min"),
+    "widget_session_create": os.environ.get("WIDGET_SESSION_CREATE_RATE", "30/min"),
+    "api_user": os.environ.get("API_USER_RATE", "600/min"),
+}
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
+WIDGET_SESSION_TTL_SECONDS = int(os.environ.get("WIDGET_SESSION_TTL_SECONDS", str(30 * 24 * 3600)))
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hearth API",
+    "DESCRIPTION": "The widget API (`/api/widget/v1/`, session tokens) and the agents' API (`/api/v1/`, API tokens). "
+    "Every error is `{\"error\": {\"code\", \"message\", \"fields\"}}`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's files come from the sidecar package, not a CDN.
+    "ENUM_NAME_OVERRIDES": {"ConversationStatusEnum": "conversations.models.Conversation.Status"},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+# The widget API answers browsers on the origins listed by the tenant's inboxes
+# (conversations/api/cors.py); nothing else is cross-origin.
+CORS_URLS_REGEX = r"^(/t/[a-z0-9]+)?/api/widget/"
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key"]
+CORS_EXPOSE_HEADERS = ["retry-after"]
 
 # ----------------------------------------------------------------------------- auth
 

@@ -1,11 +1,22 @@
 """URLs served on a tenant, by host (`demo.localhost`) or path prefix (`/t/demo/`)."""
 
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.admin import desk_admin_site
+from conversations.api.urls import agent_urlpatterns, widget_urlpatterns
+from conversations.views import demo_widget
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", desk_admin_site.urls),
+    path("api/widget/v1/", include(widget_urlpatterns)),
+    path("api/v1/", include(agent_urlpatterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("widget/demo/", demo_widget, name="widget-demo"),
 ]
+
+handler404 = "config.api.api_not_found"
+handler500 = "config.api.api_server_error"

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = "Support desk"
+
+    def ready(self):
+        from conversations.api import cors  # noqa: F401  (connects the CORS origin check)

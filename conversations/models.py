@@ -11,6 +11,7 @@ models hold state, constraints and indexes only.
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -125,6 +126,7 @@ class Inbox(models.Model):
         help_text="Origins allowed to call the widget API, e.g. https://www.example.com",
     )
     greeting = models.TextField(blank=True)
+    widget_color = models.CharField(max_length=7, default="#1f6feb", help_text="The widget's accent colour, e.g. #1f6feb")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     business_hours = models.JSONField(
         default=dict, blank=True, validators=[validate_business_hours],
@@ -255,6 +257,10 @@ class Conversation(models.Model):
         return f"#{self.number} {self.subject}".strip()
 
     @property
+    def priority_name(self) -> str:
+        return Priority(self.priority).label.lower()
+
+    @property
     def sla_breached(self) -> bool:
         return self.first_response_breached or self.resolution_breached
 
@@ -346,3 +352,42 @@ class ConversationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.conversation_id} {self.action} {self.field}: {self.old_value} → {self.new_value}"
+
+
+class WidgetSession(models.Model):
+    """A browser's session with one inbox as one contact. The bearer token handed to the
+    widget is a signed, expiring reference to this row; revoking the row ends the token."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="widget_sessions")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="widget_sessions")
+    identified = models.BooleanField(default=False, help_text="Bound to a known customer by a verified HMAC identifier.")
+    created_at = models.DateTimeField(default=now, editable=False)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["contact", "inbox"], name="widget_session_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} on {self.inbox}"
+
+
+class MessageFeedback(models.Model):
+    """A customer's thumbs up or down on an AI answer: one per message, changeable."""
+
+    class Rating(models.TextChoices):
+        UP = "up", "Helpful"
+        DOWN = "down", "Not helpful"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.rating} on message {self.message_id}"

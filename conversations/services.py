@@ -482,6 +482,38 @@ def contact_create(*, name: str = "", email: str = "", phone: str = "", external
     )
 
 
+_UNSET = object()
+
+
+def contact_update(
+    *, contact: Contact, name: str | None = None, email: str | None = None, phone: str | None = None,
+    external_id=_UNSET, custom_attributes: dict | None = None, blocked: bool | None = None,
+) -> Contact:
+    """Change a contact; fields left as None stay. Custom attributes merge (a key set to null
+    is removed). `external_id=None` clears it."""
+    fields = []
+    if name is not None:
+        contact.name, fields = name.strip(), fields + ["name"]
+    if email is not None:
+        contact.email, fields = email.strip().lower(), fields + ["email"]
+    if phone is not None:
+        contact.phone, fields = phone.strip(), fields + ["phone"]
+    if external_id is not _UNSET:
+        external_id = external_id or None
+        if external_id and Contact.objects.exclude(pk=contact.pk).filter(external_id=external_id).exists():
+            raise ApplicationError(f"a contact with external id {external_id!r} exists", code="duplicate_external_id", fields={"external_id": ["taken"]})
+        contact.external_id, fields = external_id, fields + ["external_id"]
+    if custom_attributes is not None:
+        merged = {**contact.custom_attributes, **custom_attributes}
+        contact.custom_attributes = {key: value for key, value in merged.items() if value is not None}
+        fields.append("custom_attributes")
+    if blocked is not None:
+        contact.blocked, fields = blocked, fields + ["blocked"]
+    if fields:
+        contact.save(update_fields=fields)
+    return contact
+
+
 # ----------------------------------------------------------------------------- inboxes
 
 

@@ -13,6 +13,9 @@ import os
 from config.embedded import EmbeddedPostgres, EmbeddedRedis
 
 os.environ.setdefault("CELERY_QUEUE", "hearth-tests")
+# Cache keys of the suite (throttle counters among them) have a prefix of their own, so the
+# suite can wipe them between tests without touching a running `make run`'s cache.
+os.environ.setdefault("CACHE_KEY_PREFIX", "hearth-tests")
 # Playwright's sync API keeps an asyncio loop running in the test thread, which makes Django
 # refuse ORM calls there. The tests are single-threaded, so the check guards nothing here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -85,6 +85,18 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with no cached values and no throttle counts (the suite's keys only)."""
+    yield
+    from config.redis import redis_client
+
+    client = redis_client()
+    keys = list(client.scan_iter(f"*:{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
 def _public_schema_after_each_test():
     yield
     # A request or tenant_context may leave the connection on a tenant schema.

@@ -1,0 +1,180 @@
+"""What every Hearth API endpoint shares: one error shape, body-size limit, throttles, path
+converters that never let an out-of-range id reach the database, and the schema pieces.
+
+Every error body is `{"error": {"code": str, "message": str, "fields": {name: [messages]}}}`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import ApplicationError
+
+# ----------------------------------------------------------------------------- errors
+
+# Codes of ApplicationError that mean "conflicts with what is stored", answered 409.
+CONFLICT_CODES = {"already_rated", "already_member", "duplicate_external_id", "slug_taken", "domain_taken"}
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def _flatten(detail) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {key: [str(item) for item in (value if isinstance(value, list) else [value])] for key, value in detail.items()}
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(item) for item in detail]}
+    return {}
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        code = status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES else status.HTTP_400_BAD_REQUEST
+        return Response(error_body(exc.code, exc.message, exc.fields), status=code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: Django's 500 handler (JSON under /api/) takes it
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        first = next(iter(fields.items()), ("", ["invalid input"]))
+        message = f"{first[0]}: {first[1][0]}" if first[0] and first[0] != "non_field_errors" else first[1][0]
+        response.data = error_body("invalid", message, fields)
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = error_body("malformed_request", str(exc.detail))
+    else:
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        response.data = error_body(code, str(exc.detail))
+    return response
+
+
+def api_not_found(request, exception=None):
+    """Unknown URLs under /api/ answer in the API's error shape; pages keep Django's."""
+    if "/api/" in request.path:
+        return JsonResponse(error_body("not_found", "no such endpoint"), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def api_server_error(request):
+    if "/api/" in request.path:
+        return JsonResponse(error_body("server_error", "something went wrong on our side"), status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+# ----------------------------------------------------------------------------- body size
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = "request body too large"
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies up to API_MAX_BODY_BYTES; DRF streams bodies past Django's own limit."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise RequestTooLarge(f"request body exceeds {limit} bytes")
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw.decode(parser_context.get("encoding", "utf-8") if parser_context else "utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise exceptions.ParseError(f"malformed JSON: {error}") from error
+        if not isinstance(data, dict):
+            raise exceptions.ParseError("the body must be a JSON object")
+        return data
+
+
+# ----------------------------------------------------------------------------- throttles
+
+
+class ScopedThrottle(SimpleRateThrottle):
+    """Rates come from settings.API_THROTTLE_RATES at call time (so tests can lower them);
+    counts live in the Redis cache, whose keys are prefixed per tenant."""
+
+    scope = ""
+
+    def get_rate(self):  # throttles are instantiated per request, so this is read per request
+        return settings.API_THROTTLE_RATES[self.scope]
+
+    def identity(self, request) -> str | None:
+        raise NotImplementedError
+
+    def get_cache_key(self, request, view):
+        identity = self.identity(request)
+        return None if identity is None else self.cache_format % {"scope": self.scope, "ident": identity}
+
+
+class ClientAddressThrottle(ScopedThrottle):
+    def identity(self, request):
+        return self.get_ident(request)
+
+
+# ----------------------------------------------------------------------------- path converters
+
+
+class SmallIdConverter:
+    """A positive integer that fits the column: a 30-digit id is a 404, not a database error."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > 2**63 - 1:
+            raise ValueError
+        return number
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+class NumberConverter(SmallIdConverter):
+    regex = "[0-9]{1,9}"
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+ErrorResponseSerializer = inline_serializer("ErrorResponse", {"error": ErrorDetailSerializer()})
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Invalid input: malformed JSON, wrong types, missing or bad fields",
+        401: "Missing, invalid, expired or revoked credentials",
+        403: "Not allowed (origin, role or conversation scope)",
+        404: "No such resource for these credentials",
+        409: "Conflicts with what is stored",
+        413: "Request body too large",
+        415: "Unsupported media type",
+        429: "Too many requests; see Retry-After",
+    }
+    return {code: OpenApiResponse(ErrorResponseSerializer, description=descriptions[code]) for code in statuses}

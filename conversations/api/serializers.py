@@ -1,0 +1,170 @@
+"""Request and response shapes of both APIs. Serializers validate and render; they never write."""
+
+from __future__ import annotations
+
+import json
+
+from rest_framework import serializers
+
+from conversations.models import Contact, Conversation, Message, Priority
+
+MAX_MESSAGE_CHARS = 10000
+MAX_CUSTOM_ATTRIBUTES = 50
+
+
+def _reject_nul(value):
+    """PostgreSQL text and jsonb cannot hold NUL characters; refuse them at the edge."""
+    if "\x00" in json.dumps(value) or "\\u0000" in json.dumps(value):
+        raise serializers.ValidationError("must not contain NUL characters")
+    return value
+
+
+class CustomAttributesField(serializers.DictField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) > MAX_CUSTOM_ATTRIBUTES:
+            raise serializers.ValidationError(f"at most {MAX_CUSTOM_ATTRIBUTES} attributes")
+        for key, item in value.items():
+            if len(key) > 50:
+                raise serializers.ValidationError(f"attribute name {key[:20]!r}… is longer than 50 characters")
+            if not (item is None or isinstance(item, (str, int, float, bool))):
+                raise serializers.ValidationError(f"{key}: values are strings, numbers, booleans or null")
+            if isinstance(item, str) and len(item) > 500:
+                raise serializers.ValidationError(f"{key}: at most 500 characters")
+        return _reject_nul(value)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "email", "phone", "external_id", "custom_attributes", "blocked", "created_at"]
+        read_only_fields = fields
+
+
+class WidgetContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["name", "email", "custom_attributes"]
+        read_only_fields = fields
+
+
+class WidgetMessageSerializer(serializers.ModelSerializer):
+    sender_name = serializers.SerializerMethodField()
+    feedback = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ["id", "direction", "sender_type", "sender_name", "content", "attachments", "created_at", "feedback"]
+        read_only_fields = fields
+
+    def get_sender_name(self, message) -> str:
+        if message.sender_type == Message.SenderType.AI:
+            return "Assistant"
+        if message.sender_type == Message.SenderType.AGENT:
+            # First names only: customers see who answered, not the agent's full identity.
+            return self.context.get("agent_names", {}).get(message.sender_id, "Support")
+        return ""
+
+    def get_feedback(self, message) -> str | None:
+        feedback = getattr(message, "feedback_rating", None)
+        return feedback
+
+
+class WidgetConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["number", "subject", "status", "created_at", "last_activity_at"]
+        read_only_fields = fields
+
+
+class AgentMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = ["id", "direction", "kind", "sender_type", "sender_id", "content", "attachments", "created_at"]
+        read_only_fields = fields
+
+
+class AgentConversationSerializer(serializers.ModelSerializer):
+    contact = ContactSerializer(read_only=True)
+    labels = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    priority = serializers.ChoiceField(choices=[label.lower() for label in Priority.labels], source="priority_name", read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "number", "subject", "status", "snoozed_until", "priority", "inbox_id", "contact", "assignee_id", "team_id",
+            "labels", "waiting_since", "first_response_at", "resolved_at", "resolved_by", "last_activity_at", "created_at",
+            "ai_category", "ai_confidence", "first_response_due_at", "resolution_due_at", "first_response_breached",
+            "resolution_breached",
+        ]
+        read_only_fields = fields
+
+
+class AgentConversationDetailSerializer(AgentConversationSerializer):
+    messages = AgentMessageSerializer(many=True, read_only=True)
+
+    class Meta(AgentConversationSerializer.Meta):
+        fields = [*AgentConversationSerializer.Meta.fields, "messages"]
+        read_only_fields = fields
+
+
+# ----------------------------------------------------------------------------- input
+
+
+class ContentInput(serializers.Serializer):
+    content = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=True)
+
+
+class ConversationCreateInput(ContentInput):
+    subject = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class SessionCreateInput(serializers.Serializer):
+    widget_token = serializers.CharField(max_length=64)
+    identifier = serializers.CharField(max_length=200, required=False)
+    identifier_hash = serializers.CharField(max_length=128, required=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+
+
+class ContactUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    custom_attributes = CustomAttributesField(required=False)
+
+
+class AgentContactInput(ContactUpdateInput):
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    external_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+    blocked = serializers.BooleanField(required=False)
+
+
+class CSATInput(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class FeedbackInput(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=["up", "down"])
+
+
+class AssignInput(serializers.Serializer):
+    assignee_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**62)
+    team_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**62)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("send assignee_id, team_id or both (null clears)")
+        return attrs
+
+
+class StatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.values)
+    snoozed_until = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class PriorityInput(serializers.Serializer):
+    priority = serializers.ChoiceField(choices=[label.lower() for label in Priority.labels])

@@ -1,0 +1,249 @@
+"""The widget API (`/api/widget/v1/`): what a chat widget on a customer's site calls.
+
+A session is one contact on one inbox; everything below it is scoped to that contact's
+conversations in that inbox. Private notes and internal activity are never returned.
+"""
+
+from __future__ import annotations
+
+from django.db.models import F
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from config.api import error_responses
+from conversations import services
+from conversations.api.authentication import HasWidgetSession, WidgetSessionAuthentication, origin_allowed
+from conversations.api.serializers import (
+    ContactUpdateInput,
+    ConversationCreateInput,
+    ContentInput,
+    CSATInput,
+    FeedbackInput,
+    SessionCreateInput,
+    WidgetContactSerializer,
+    WidgetConversationSerializer,
+    WidgetMessageSerializer,
+)
+from conversations.api.throttling import WidgetAddressThrottle, WidgetSessionCreateThrottle, WidgetSessionThrottle
+from conversations.business_hours import BusinessHours
+from conversations.models import Conversation, Inbox, Message
+from conversations.widget import message_feedback_set, widget_session_open, widget_session_revoke
+
+PAGE_SIZE = 50
+VISIBLE_KINDS = [Message.Kind.TEXT]  # never notes, never internal activity
+IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                                      description="A retry with the same key returns the first result instead of a second message.")
+
+
+def _idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 100 or not key.isprintable():
+        raise exceptions.ValidationError({"Idempotency-Key": ["1-100 printable characters"]})
+    return key
+
+
+class WidgetApi(APIView):
+    authentication_classes = [WidgetSessionAuthentication]
+    permission_classes = [HasWidgetSession]
+    throttle_classes = [WidgetSessionThrottle, WidgetAddressThrottle]
+
+    @property
+    def session(self):
+        return self.request.auth
+
+    def conversation(self, number: int) -> Conversation:
+        """The session contact's conversation in the session's inbox, or 404."""
+        return get_object_or_404(Conversation, number=number, contact=self.session.contact, inbox=self.session.inbox)
+
+
+def _agent_first_names(messages) -> dict[int, str]:
+    ids = {m.sender_id for m in messages if m.sender_type == Message.SenderType.AGENT and m.sender_id}
+    return {user.pk: user.get_short_name() for user in User.objects.filter(pk__in=ids)}
+
+
+def _messages_payload(messages: list[Message], context: dict | None = None) -> list[dict]:
+    return WidgetMessageSerializer(messages, many=True, context={"agent_names": _agent_first_names(messages), **(context or {})}).data
+
+
+SessionOutput = inline_serializer("WidgetSession", {
+    "token": serializers.CharField(), "expires_at": serializers.DateTimeField(), "contact": WidgetContactSerializer(),
+})
+
+
+class SessionCreateApi(APIView):
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = [WidgetSessionCreateThrottle, WidgetAddressThrottle]
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="widget"'  # an unknown widget token is a 401, as for any credential
+
+    @extend_schema(operation_id="widget_session_create", request=SessionCreateInput,
+                   responses={201: SessionOutput, **error_responses(400, 401, 403, 413, 415, 429)}, tags=["widget"])
+    def post(self, request):
+        data = SessionCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        inbox = Inbox.objects.filter(widget_token=data.validated_data["widget_token"]).first()
+        if inbox is None:
+            raise exceptions.AuthenticationFailed("unknown widget token")
+        if not origin_allowed(inbox, request):
+            raise exceptions.PermissionDenied("this origin may not use this inbox's widget")
+        session, token = widget_session_open(
+            inbox=inbox, identifier=data.validated_data.get("identifier"), identifier_hash=data.validated_data.get("identifier_hash"),
+            name=data.validated_data.get("name", ""), email=data.validated_data.get("email", ""),
+        )
+        return Response({"token": token, "expires_at": session.expires_at, "contact": WidgetContactSerializer(session.contact).data},
+                        status=status.HTTP_201_CREATED)
+
+
+class SessionCurrentApi(WidgetApi):
+    @extend_schema(operation_id="widget_session_revoke", responses={204: None, **error_responses(401, 403, 429)}, tags=["widget"])
+    def delete(self, request):
+        widget_session_revoke(session=self.session)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ContactApi(WidgetApi):
+    @extend_schema(operation_id="widget_contact_retrieve", responses={200: WidgetContactSerializer, **error_responses(401, 403, 429)}, tags=["widget"])
+    def get(self, request):
+        return Response(WidgetContactSerializer(self.session.contact).data)
+
+    @extend_schema(operation_id="widget_contact_update", request=ContactUpdateInput,
+                   responses={200: WidgetContactSerializer, **error_responses(400, 401, 403, 413, 415, 429)}, tags=["widget"])
+    def patch(self, request):
+        data = ContactUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        contact = services.contact_update(contact=self.session.contact, **data.validated_data)
+        return Response(WidgetContactSerializer(contact).data)
+
+
+class ConversationListApi(WidgetApi):
+    @extend_schema(operation_id="widget_conversation_list", responses={200: WidgetConversationSerializer(many=True), **error_responses(401, 403, 429)}, tags=["widget"])
+    def get(self, request):
+        conversations = Conversation.objects.filter(contact=self.session.contact, inbox=self.session.inbox).order_by("-last_activity_at")[:100]
+        return Response(WidgetConversationSerializer(conversations, many=True).data)
+
+    @extend_schema(operation_id="widget_conversation_create", request=ConversationCreateInput, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: WidgetConversationSerializer, 200: WidgetConversationSerializer, **error_responses(400, 401, 403, 413, 415, 429)},
+                   tags=["widget"])
+    def post(self, request):
+        data = ConversationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = _idempotency_key(request)
+        if key:
+            earlier = Message.objects.filter(idempotency_key=key, conversation__contact=self.session.contact,
+                                             conversation__inbox=self.session.inbox).select_related("conversation").first()
+            if earlier:
+                return Response(WidgetConversationSerializer(earlier.conversation).data, status=status.HTTP_200_OK)
+        conversation = services.conversation_open(
+            inbox=self.session.inbox, contact=self.session.contact, content=data.validated_data["content"],
+            subject=data.validated_data.get("subject", ""), idempotency_key=key,
+        )
+        return Response(WidgetConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+MessagePage = inline_serializer("WidgetMessagePage", {
+    "results": WidgetMessageSerializer(many=True), "next_cursor": serializers.CharField(allow_null=True),
+})
+
+
+class MessageListApi(WidgetApi):
+    @extend_schema(
+        operation_id="widget_message_list",
+        parameters=[OpenApiParameter("after", str, description="Cursor from a previous page's next_cursor: only newer messages")],
+        responses={200: MessagePage, **error_responses(400, 401, 403, 404, 429)}, tags=["widget"],
+    )
+    def get(self, request, number: int):
+        conversation = self.conversation(number)
+        messages = Message.objects.filter(conversation=conversation, kind__in=VISIBLE_KINDS).annotate(feedback_rating=F("feedback__rating"))
+        after = request.query_params.get("after")
+        if after is not None:
+            if not after.isdigit() or len(after) > 18:
+                raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
+            page = list(messages.filter(id__gt=int(after)).order_by("id")[:PAGE_SIZE])
+        else:
+            page = list(messages.order_by("-id")[:PAGE_SIZE])[::-1]
+        next_cursor = str(page[-1].id) if page else after
+        return Response({"results": _messages_payload(page), "next_cursor": next_cursor})
+
+    @extend_schema(operation_id="widget_message_create", request=ContentInput, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: WidgetMessageSerializer, 200: WidgetMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
+                   tags=["widget"])
+    def post(self, request, number: int):
+        conversation = self.conversation(number)
+        data = ContentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message, created = services.message_add_incoming(
+            conversation=conversation, content=data.validated_data["content"], idempotency_key=_idempotency_key(request)
+        )
+        return Response(_messages_payload([message])[0], status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+CSATOutput = inline_serializer("WidgetCSAT", {"rating": serializers.IntegerField(), "comment": serializers.CharField()})
+
+
+class CSATCreateApi(WidgetApi):
+    @extend_schema(operation_id="widget_csat_create", request=CSATInput, responses={201: CSATOutput, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)}, tags=["widget"])
+    def post(self, request, number: int):
+        conversation = self.conversation(number)
+        data = CSATInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        response = services.csat_record(conversation=conversation, rating=data.validated_data["rating"], comment=data.validated_data.get("comment", ""))
+        return Response({"rating": response.rating, "comment": response.comment}, status=status.HTTP_201_CREATED)
+
+
+FeedbackOutput = inline_serializer("WidgetFeedback", {"message_id": serializers.IntegerField(), "rating": serializers.CharField()})
+
+
+class MessageFeedbackApi(WidgetApi):
+    @extend_schema(operation_id="widget_message_feedback", request=FeedbackInput, responses={200: FeedbackOutput, **error_responses(400, 401, 403, 404, 413, 415, 429)}, tags=["widget"])
+    def post(self, request, message_id: int):
+        message = get_object_or_404(
+            Message, pk=message_id, kind__in=VISIBLE_KINDS, sender_type=Message.SenderType.AI,
+            conversation__contact=self.session.contact, conversation__inbox=self.session.inbox,
+        )
+        data = FeedbackInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        feedback = message_feedback_set(message=message, rating=data.validated_data["rating"])
+        return Response({"message_id": message.pk, "rating": feedback.rating})
+
+
+ConfigOutput = inline_serializer("WidgetConfig", {
+    "inbox": serializers.CharField(), "greeting": serializers.CharField(), "color": serializers.CharField(),
+    "timezone": serializers.CharField(), "business_hours": serializers.DictField(), "open_now": serializers.BooleanField(),
+    "ai_answers": serializers.BooleanField(),
+})
+
+
+class ConfigApi(APIView):
+    """Works with a session or, before one exists, with `?widget_token=`."""
+
+    authentication_classes = [WidgetSessionAuthentication]
+    permission_classes = []
+    throttle_classes = [WidgetAddressThrottle]
+
+    @extend_schema(operation_id="widget_config", parameters=[OpenApiParameter("widget_token", str, description="The inbox's widget token, when no session yet")],
+                   responses={200: ConfigOutput, **error_responses(401, 403, 429)}, tags=["widget"])
+    def get(self, request):
+        if request.auth is not None:
+            inbox = request.auth.inbox
+        else:
+            token = request.query_params.get("widget_token", "")
+            inbox = Inbox.objects.filter(widget_token=token).first() if 0 < len(token) <= 64 else None
+            if inbox is None:
+                raise exceptions.NotAuthenticated("send a session token or ?widget_token=")
+            if not origin_allowed(inbox, request):
+                raise exceptions.PermissionDenied("this origin may not use this inbox's widget")
+        return Response({
+            "inbox": inbox.name, "greeting": inbox.greeting, "color": inbox.widget_color, "timezone": inbox.timezone,
+            "business_hours": inbox.business_hours, "open_now": BusinessHours.of_inbox(inbox).is_open(timezone.now()),
+            "ai_answers": inbox.ai_auto_reply,
+        })

@@ -1,0 +1,34 @@
+"""Filters of the agents' API conversation list (django-filter)."""
+
+import django_filters
+from django.db.models import Q
+
+from conversations.models import Conversation, Priority
+
+PRIORITY_BY_NAME = {label.lower(): value for value, label in Priority.choices}
+
+
+class ConversationFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Conversation.Status.choices)
+    priority = django_filters.ChoiceFilter(choices=[(name, name) for name in PRIORITY_BY_NAME], method="filter_priority")
+    assignee = django_filters.CharFilter(method="filter_assignee", help_text="A user id, `me` or `none`", max_length=20)
+    team = django_filters.NumberFilter(field_name="team_id", min_value=1, max_value=2**62)
+    inbox = django_filters.NumberFilter(field_name="inbox_id", min_value=1, max_value=2**62)
+    label = django_filters.CharFilter(field_name="labels__name", max_length=50)
+    updated_since = django_filters.IsoDateTimeFilter(field_name="last_activity_at", lookup_expr="gte")
+
+    class Meta:
+        model = Conversation
+        fields = ["status", "priority", "assignee", "team", "inbox", "label", "updated_since"]
+
+    def filter_priority(self, queryset, name, value):
+        return queryset.filter(priority=PRIORITY_BY_NAME[value])
+
+    def filter_assignee(self, queryset, name, value):
+        if value == "me":
+            return queryset.filter(assignee_id=self.request.user.pk)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value.isdigit() and len(value) < 19:
+            return queryset.filter(assignee_id=int(value))
+        return queryset.filter(Q(pk__in=[]))

@@ -1,0 +1,105 @@
+"""Widget sessions: who a browser is (a contact of one inbox) and the token that says so.
+
+A token is `signing.dumps({"s": session id, "t": schema})`: signed with SECRET_KEY,
+timestamped (older than WIDGET_SESSION_TTL_SECONDS is refused), bound to the tenant that
+issued it, and revocable through its WidgetSession row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import connection, transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from conversations.models import Contact, Inbox, Message, MessageFeedback, WidgetSession
+from conversations.services import contact_create
+
+TOKEN_SALT = "hearth.widget-session"
+
+
+class InvalidWidgetToken(Exception):
+    """Missing, malformed, forged, expired, revoked or of another tenant."""
+
+
+def identifier_hash_for(*, inbox: Inbox, identifier: str) -> str:
+    """What the customer's backend computes to vouch for `identifier`: HMAC-SHA256, hex."""
+    return hmac.new(inbox.hmac_secret.encode(), identifier.encode(), hashlib.sha256).hexdigest()
+
+
+@transaction.atomic
+def widget_session_open(
+    *, inbox: Inbox, identifier: str | None = None, identifier_hash: str | None = None, name: str = "", email: str = ""
+) -> tuple[WidgetSession, str]:
+    """Open a session on the inbox. With a verified identifier the known contact (by
+    external id) is bound, created on first sight; without one a new anonymous contact is made."""
+    if identifier:
+        expected = identifier_hash_for(inbox=inbox, identifier=identifier)
+        if not identifier_hash or not hmac.compare_digest(expected, identifier_hash.lower()):
+            raise ApplicationError("identifier_hash does not match the identifier", code="identity_not_verified",
+                                   fields={"identifier_hash": ["does not match"]})
+        contact = Contact.objects.select_for_update().filter(external_id=identifier).first()
+        if contact is None:
+            contact = contact_create(name=name, email=email, external_id=identifier)
+        else:
+            changed = []
+            if name and not contact.name:
+                contact.name, changed = name.strip(), changed + ["name"]
+            if email and not contact.email:
+                contact.email, changed = email.strip().lower(), changed + ["email"]
+            if changed:
+                contact.save(update_fields=changed)
+    elif identifier_hash:
+        raise ApplicationError("identifier_hash without identifier", code="invalid", fields={"identifier": ["required with identifier_hash"]})
+    else:
+        contact = contact_create(name=name, email=email)
+    if contact.blocked:
+        raise ApplicationError("this contact is blocked", code="contact_blocked")
+    session = WidgetSession.objects.create(
+        inbox=inbox, contact=contact, identified=bool(identifier),
+        expires_at=timezone.now() + timedelta(seconds=settings.WIDGET_SESSION_TTL_SECONDS),
+    )
+    token = signing.dumps({"s": str(session.id), "t": connection.schema_name}, salt=TOKEN_SALT)
+    return session, token
+
+
+def widget_session_from_token(token: str) -> WidgetSession:
+    try:
+        payload = signing.loads(token, salt=TOKEN_SALT, max_age=settings.WIDGET_SESSION_TTL_SECONDS)
+    except signing.SignatureExpired as error:
+        raise InvalidWidgetToken("the session has expired; open a new one") from error
+    except signing.BadSignature as error:
+        raise InvalidWidgetToken("the session token is not valid") from error
+    if not isinstance(payload, dict) or payload.get("t") != connection.schema_name:
+        raise InvalidWidgetToken("the session token is not valid here")
+    session = WidgetSession.objects.select_related("inbox", "contact").filter(pk=payload.get("s")).first()
+    if session is None or session.revoked_at is not None:
+        raise InvalidWidgetToken("the session has ended; open a new one")
+    if session.expires_at <= timezone.now():
+        raise InvalidWidgetToken("the session has expired; open a new one")
+    if session.contact.blocked:
+        raise InvalidWidgetToken("this contact is blocked")
+    return session
+
+
+def widget_session_revoke(*, session: WidgetSession) -> None:
+    WidgetSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def message_feedback_set(*, message: Message, rating: str) -> MessageFeedback:
+    """Thumbs up or down on an AI answer; a second call changes the rating."""
+    if message.sender_type != Message.SenderType.AI:
+        raise ApplicationError("feedback is for AI answers only", code="not_an_ai_answer")
+    if rating not in MessageFeedback.Rating.values:
+        raise ApplicationError("rating must be 'up' or 'down'", code="invalid", fields={"rating": ["up or down"]})
+    feedback, created = MessageFeedback.objects.get_or_create(message=message, defaults={"rating": rating})
+    if not created and feedback.rating != rating:
+        feedback.rating = rating
+        feedback.updated_at = timezone.now()
+        feedback.save(update_fields=["rating", "updated_at"])
+    return feedback
