@@ -11,6 +11,7 @@ import json
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
@@ -62,6 +63,17 @@ def api_exception_handler(exc, context):
     return response
 
 
+def csrf_failure(request, reason=""):
+    """CSRF refusals under /api/ in the API's error shape (the APIs themselves are exempt:
+    they authenticate by header, not cookie)."""
+    if "/api/" in request.path:
+        return JsonResponse(error_body("csrf_failed", f"CSRF check failed: {reason}"), status=403)
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason)
+
+
+@csrf_exempt
 def api_not_found(request, exception=None):
     """Unknown URLs under /api/ answer in the API's error shape; pages keep Django's."""
     if "/api/" in request.path:

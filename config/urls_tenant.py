@@ -1,11 +1,12 @@
 """URLs served on a tenant, by host (`demo.localhost`) or path prefix (`/t/demo/`)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.admin import desk_admin_site
 from conversations.api.urls import agent_urlpatterns, widget_urlpatterns
+from config.api import api_not_found
 from conversations.views import demo_widget
 
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("widget/demo/", demo_widget, name="widget-demo"),
+    # Unknown API URLs answer in the API's error shape, with DEBUG on or off.
+    re_path(r"^api/", api_not_found),
 ]
 
 handler404 = "config.api.api_not_found"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,6 +46,17 @@ class Pagination(PageNumberPagination):
         return number
 
 
+def paginated(name: str, item_serializer):
+    return inline_serializer(name, {
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": item_serializer(many=True),
+    })
+
+
+ConversationPage = paginated("ConversationPage", AgentConversationSerializer)
+ContactPage = paginated("ContactPage", ContactSerializer)
+
+
 class AgentApi(APIView):
     authentication_classes = [ApiTokenAuthentication]
     permission_classes = [IsAccountMember]
@@ -80,7 +91,7 @@ class ConversationListApi(AgentApi):
         OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="Activity at or after this time (ISO 8601)"),
         OpenApiParameter("page", int), OpenApiParameter("page_size", int),
     ],
-                   responses={200: AgentConversationSerializer(many=True), **error_responses(400, 401, 429)}, tags=["agents"])
+                   responses={200: ConversationPage, **error_responses(400, 401, 404, 429)}, tags=["agents"])
     def get(self, request):
         queryset = self.visible().select_related("contact").prefetch_related("labels").order_by("-last_activity_at", "-id")
         filtered = ConversationFilter(request.query_params, queryset=queryset, request=request)
@@ -161,7 +172,7 @@ class ConversationStatusApi(AgentApi):
 class ContactListApi(AgentApi):
     @extend_schema(operation_id="contact_list", parameters=[OpenApiParameter("q", str, description="Name, email or external id contains"),
                                                             OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-                   responses={200: ContactSerializer(many=True), **error_responses(400, 401, 429)}, tags=["agents"])
+                   responses={200: ContactPage, **error_responses(400, 401, 404, 429)}, tags=["agents"])
     def get(self, request):
         contacts = Contact.objects.order_by("name", "id")
         term = request.query_params.get("q", "").strip()

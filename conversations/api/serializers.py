@@ -38,6 +38,8 @@ class CustomAttributesField(serializers.DictField):
 
 
 class ContactSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="Empty when unknown")
+
     class Meta:
         model = Contact
         fields = ["id", "name", "email", "phone", "external_id", "custom_attributes", "blocked", "created_at"]
@@ -45,6 +47,8 @@ class ContactSerializer(serializers.ModelSerializer):
 
 
 class WidgetContactSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="Empty when unknown")
+
     class Meta:
         model = Contact
         fields = ["name", "email", "custom_attributes"]
@@ -91,6 +95,7 @@ class AgentConversationSerializer(serializers.ModelSerializer):
     contact = ContactSerializer(read_only=True)
     labels = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
     priority = serializers.ChoiceField(choices=[label.lower() for label in Priority.labels], source="priority_name", read_only=True)
+    resolved_by = serializers.ChoiceField(choices=["", *Conversation.ResolvedBy.values], read_only=True, help_text="Empty until resolved")
 
     class Meta:
         model = Conversation
