@@ -11,7 +11,9 @@ Anything else is the public schema: the platform admin and /healthz.
 
 from __future__ import annotations
 
+import copy
 import re
+import time
 
 from django.db import connection
 from django.http import Http404, HttpResponsePermanentRedirect
@@ -20,6 +22,27 @@ from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name, get_tenant_domain_model, get_tenant_model
 
 TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL)
+# Every request needs its tenant, so each process remembers host -> account and slug ->
+# account for a short while: two queries (and two search_path round trips) fewer per request.
+# A changed domain or a new account is seen within TENANT_CACHE_SECONDS.
+TENANT_CACHE_SECONDS = 30
+_tenant_cache: dict[tuple[str, str], tuple[float, object]] = {}
+
+
+def _remembered(kind: str, key: str, load):
+    now = time.monotonic()
+    hit = _tenant_cache.get((kind, key))
+    if hit is not None and hit[0] > now:
+        return copy.copy(hit[1])  # a copy: the middleware sets per-request attributes on it
+    value = load()
+    if len(_tenant_cache) > 10_000:
+        _tenant_cache.clear()
+    _tenant_cache[(kind, key)] = (now + TENANT_CACHE_SECONDS, value)
+    return copy.copy(value)
+
+
+def tenant_cache_clear() -> None:
+    _tenant_cache.clear()
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
@@ -49,9 +72,11 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
 
     @staticmethod
     def _tenant_for_host(hostname: str):
-        domain_model = get_tenant_domain_model()
-        domain = domain_model.objects.select_related("tenant").filter(domain=hostname).first()
-        return domain.tenant if domain else None
+        def load():
+            domain = get_tenant_domain_model().objects.select_related("tenant").filter(domain=hostname).first()
+            return domain.tenant if domain else None
+
+        return _remembered("host", hostname, load)
 
     @staticmethod
     def _public_tenant():
@@ -62,7 +87,9 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
 
     def _route_by_path_prefix(self, request, match, hostname):
         slug = match["slug"]
-        tenant = get_tenant_model().objects.exclude(schema_name=get_public_schema_name()).filter(schema_name=slug).first()
+        tenant = _remembered(
+            "slug", slug, lambda: get_tenant_model().objects.exclude(schema_name=get_public_schema_name()).filter(schema_name=slug).first()
+        )
         if tenant is None:
             raise Http404(f"No account {slug!r}")
         if match["rest"] is None:

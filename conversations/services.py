@@ -133,7 +133,7 @@ def message_add_incoming(
 
 
 def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> Message:
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
     if conversation.contact.blocked:
         raise ApplicationError("this contact is blocked", code="contact_blocked")
     message = Message.objects.create(

@@ -98,6 +98,9 @@ def _fresh_cache():
 
 @pytest.fixture(autouse=True)
 def _public_schema_after_each_test():
+    from accounts.middleware import tenant_cache_clear
+
+    tenant_cache_clear()  # accounts and domains a test makes or drops are seen at once
     yield
     # A request or tenant_context may leave the connection on a tenant schema.
     if connection.connection is not None or hasattr(connection, "schema_name"):

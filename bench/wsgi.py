@@ -1,0 +1,22 @@
+"""Hearth's WSGI application plus the benchmark's baseline: `POST /__baseline` inserts one row
+with raw SQL through Django's connection and answers 201, skipping everything else."""
+
+import json
+
+from django.db import connection
+
+from config.wsgi import application as hearth
+
+
+def application(environ, start_response):
+    if environ.get("PATH_INFO") != "/__baseline":
+        return hearth(environ, start_response)
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    content = json.loads(environ["wsgi.input"].read(length) or b"{}").get("content", "")
+    with connection.cursor() as cursor:
+        cursor.execute("SET search_path TO public")
+        cursor.execute("INSERT INTO public.bench_baseline (content) VALUES (%s) RETURNING id", [content])
+        row_id = cursor.fetchone()[0]
+    body = json.dumps({"id": row_id}).encode()
+    start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
