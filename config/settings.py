@@ -188,6 +188,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Client address for per-address throttles: X-Forwarded-For is believed only through this
+    # many trusted proxies (0: the socket's address; a client cannot spoof its way past a limit).
+    "NUM_PROXIES": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
 }
 # Requests per window, by throttle scope; read at call time (config/api.py).
 API_THROTTLE_RATES = {

@@ -284,3 +284,13 @@ def test_session_creation_is_throttled_per_address(alpha_client, inbox):
 def test_unknown_api_urls_answer_json_404(alpha_client):
     response = alpha_client.get(f"{API}nothing-here")
     assert response.status_code == 404 and _error(response)["code"] == "not_found"
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_address_throttle(alpha_client, inbox):
+    rates = {"widget_session": "100/min", "widget_address": "100/min", "widget_session_create": "2/min", "api_user": "100/min"}
+    with override_settings(API_THROTTLE_RATES=rates):
+        statuses = [
+            _call(alpha_client, "post", "sessions", {"widget_token": inbox.widget_token}, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code
+            for n in range(3)
+        ]
+    assert statuses == [201, 201, 429]
