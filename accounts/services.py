@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django_tenants.utils import get_public_schema_name, schema_exists
 
-from accounts.models import Account, Domain, Membership, User, validate_timezone
+from accounts.models import Account, ApiToken, Domain, Membership, User, validate_timezone
 from accounts.validators import validate_account_slug
 from config.errors import ApplicationError
 
@@ -154,11 +154,9 @@ def membership_invite(
     return membership, generated
 
 
-def api_token_create(*, user: User, account: Account, name: str) -> tuple["ApiToken", str]:
+def api_token_create(*, user: User, account: Account, name: str) -> tuple[ApiToken, str]:
     """A new agents'-API key for the user in the account; the key is returned once, only its
     hash is kept."""
-    from accounts.models import ApiToken
-
     if not Membership.objects.filter(user=user, account=account).exists():
         raise ApplicationError(f"{user.email} is not a member of {account.name}", code="not_a_member")
     key = f"hth_{secrets.token_urlsafe(32)}"

@@ -187,7 +187,7 @@ def main() -> int:
     for op, rate, p50, p95, p99, _, _ in rows:
         if op != "baseline insert":
             print(f"  {op:<16} throughput x{rate / base[1]:.2f}   p50 x{p50 / base[2]:.2f}   p95 x{p95 / base[3]:.2f}   p99 x{p99 / base[4]:.2f}")
-    print(f"\nmean latency: " + ", ".join(f"{op} {statistics.mean(v) * 1000:.1f} ms" for op, v in {**baseline.latencies, **hearth.latencies}.items()))
+    print("\nmean latency: " + ", ".join(f"{op} {statistics.mean(v) * 1000:.1f} ms" for op, v in {**baseline.latencies, **hearth.latencies}.items()))
     return 0
 
 

@@ -17,7 +17,6 @@ from conversations import services
 from conversations.events import Actor
 from conversations.models import (
     CannedResponse,
-    Contact,
     Conversation,
     Inbox,
     Label,

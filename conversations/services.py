@@ -30,7 +30,6 @@ from conversations.models import (
     Conversation,
     CSATResponse,
     Inbox,
-    Label,
     Message,
     Priority,
     SLATarget,

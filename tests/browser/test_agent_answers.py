@@ -2,24 +2,18 @@
 reply in the thread."""
 
 import pytest
-from django.conf import global_settings
-from django.test import override_settings
 from django_tenants.utils import schema_context, tenant_context
 
-from accounts.models import Membership
 from conversations import services
 from conversations.models import Message
-from tests.accounts.factories import PASSWORD, MembershipFactory
+from tests.browser.conftest import sign_in
 from tests.conversations.factories import ContactFactory, InboxFactory, TeamFactory, TeamMemberFactory
 
 pytestmark = pytest.mark.usefixtures("committed_db")
 
 
-def test_agent_answers_a_conversation_in_the_browser(alpha, live_server_url, browser):
-    agent = MembershipFactory(account=alpha, role=Membership.Role.AGENT, user__full_name="Bea Browser").user
-    with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):  # what the server process checks with
-        agent.set_password(PASSWORD)
-        agent.save(update_fields=["password"])
+def test_agent_answers_a_conversation_in_the_browser(alpha, alpha_base, alpha_agent, browser):
+    agent = alpha_agent("Bea Browser")
     with tenant_context(alpha):
         team = TeamFactory(name="Support")
         TeamMemberFactory(team=team, user=agent)
@@ -27,13 +21,10 @@ def test_agent_answers_a_conversation_in_the_browser(alpha, live_server_url, bro
             inbox=InboxFactory(auto_assign=False, default_team=team), contact=ContactFactory(name="Carla Customer"),
             content="My parcel never arrived", subject="Parcel missing",
         )
-    base = live_server_url.replace("//", f"//{alpha.schema_name}.")
+    base = alpha_base
 
     page = browser.new_page()
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", agent.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    sign_in(page, base, agent.email)
     page.goto(f"{base}/admin/conversations/conversation/")
     row = page.locator("#result_list tbody tr", has_text="Parcel missing")
     assert row.count() == 1

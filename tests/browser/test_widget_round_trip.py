@@ -2,28 +2,22 @@
 answers in the admin, and the answer appears in the widget without a reload."""
 
 import pytest
-from django.conf import global_settings
-from django.test import override_settings
 from django_tenants.utils import schema_context, tenant_context
 
-from accounts.models import Membership
 from conversations.models import Conversation, Inbox
-from tests.accounts.factories import PASSWORD, MembershipFactory
+from tests.browser.conftest import sign_in
 from tests.conversations.factories import InboxFactory, TeamFactory, TeamMemberFactory
 
 pytestmark = pytest.mark.usefixtures("committed_db")
 
 
-def test_customer_writes_in_widget_agent_answers_in_admin_widget_shows_it(alpha, live_server_url, browser):
-    agent = MembershipFactory(account=alpha, role=Membership.Role.AGENT, user__full_name="Walt Widget").user
-    with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
-        agent.set_password(PASSWORD)
-        agent.save(update_fields=["password"])
+def test_customer_writes_in_widget_agent_answers_in_admin_widget_shows_it(alpha, alpha_base, alpha_agent, browser):
+    agent = alpha_agent("Walt Widget")
     with tenant_context(alpha):
         team = TeamFactory(name="Chat")
         TeamMemberFactory(team=team, user=agent)
         InboxFactory(name="Website chat", channel=Inbox.Channel.WEB_WIDGET, default_team=team, auto_assign=False, greeting="Ask us anything")
-    base = live_server_url.replace("//", "//alpha.")
+    base = alpha_base
 
     customer = browser.new_page()
     customer.goto(f"{base}/widget/demo/")
@@ -36,10 +30,7 @@ def test_customer_writes_in_widget_agent_answers_in_admin_widget_shows_it(alpha,
     with schema_context("alpha"):
         conversation = Conversation.objects.get()
     agent_page = browser.new_page()
-    agent_page.goto(f"{base}/admin/login/")
-    agent_page.fill("#id_username", agent.email)
-    agent_page.fill("#id_password", PASSWORD)
-    agent_page.click("input[type=submit]")
+    sign_in(agent_page, base, agent.email)
     agent_page.goto(f"{base}/admin/conversations/conversation/{conversation.pk}/change/")
     assert "Do you ship to Norway?" in agent_page.locator("#thread").inner_text()
     agent_page.fill("#id_reply-content", "Yes, in 3-5 days!")

@@ -11,7 +11,7 @@ from accounts.models import Membership
 from accounts.services import api_token_create
 from conversations import services
 from conversations.events import Actor
-from conversations.models import Contact, Conversation, ConversationEvent, Message
+from conversations.models import Contact, Conversation, ConversationEvent
 from tests.conversations.factories import ContactFactory, InboxFactory, LabelFactory, TeamFactory, TeamMemberFactory
 
 pytestmark = pytest.mark.usefixtures("in_alpha")
