@@ -166,3 +166,12 @@ def api_token_create(*, user: User, account: Account, name: str) -> tuple[ApiTok
 
 def api_token_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def membership_availability_set(*, membership: Membership, availability: str) -> Membership:
+    """An agent goes online, busy or offline; auto-assignment only picks online agents."""
+    if availability not in Membership.Availability.values:
+        raise ApplicationError(f"availability {availability!r} is not one of {', '.join(Membership.Availability.values)}", code="invalid")
+    Membership.objects.filter(pk=membership.pk).update(availability=availability)
+    membership.availability = availability
+    return membership

@@ -7,8 +7,16 @@ Who may enter either is decided in accounts.access (through `User.is_staff` and
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.models import Membership
+from config.errors import ApplicationError
 
 
 class DeskLoginForm(AdminAuthenticationForm):
@@ -42,7 +50,32 @@ class DeskAdminSite(AdminSite):
         tenant = getattr(request, "tenant", None)
         context["site_header"] = f"Hearth · {tenant.name}" if tenant is not None else "Hearth"
         context["tenant"] = tenant
+        if tenant is not None and getattr(request.user, "is_authenticated", False):
+            context["my_membership"] = Membership.objects.filter(account_id=tenant.pk, user_id=request.user.pk).first()
+            context["availability_choices"] = Membership.Availability.choices
         return context
+
+    def get_urls(self):
+        return [path("availability/", self.admin_view(self.availability_view), name="availability"), *super().get_urls()]
+
+    def availability_view(self, request):
+        """Every member sets their own availability from the header of any desk page."""
+        from accounts.services import membership_availability_set
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        membership = Membership.objects.filter(account_id=request.tenant.pk, user_id=request.user.pk).first()
+        if membership is None:
+            raise PermissionDenied
+        try:
+            membership_availability_set(membership=membership, availability=request.POST.get("availability", ""))
+            messages.success(request, f"You are {membership.get_availability_display().lower()}.")
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("admin:index")
+        return HttpResponseRedirect(target)
 
 
 class PlatformAdminSite(AdminSite):

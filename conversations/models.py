@@ -234,10 +234,16 @@ class Conversation(models.Model):
     resolution_due_at = models.DateTimeField(null=True, blank=True)
     first_response_breached = models.BooleanField(default=False)
     resolution_breached = models.BooleanField(default=False)
+    # The client's Idempotency-Key of the request that opened it: a retry finds this row.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-last_activity_at"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                name="conversation_idempotency_key_unique",
+            ),
             models.CheckConstraint(
                 condition=Q(status="snoozed", snoozed_until__isnull=False) | ~Q(status="snoozed"),
                 name="conversation_snoozed_has_until",

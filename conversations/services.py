@@ -91,6 +91,7 @@ def conversation_open(
         waiting_since=moment,
         last_activity_at=moment,
         created_at=moment,
+        idempotency_key=idempotency_key,
     )
     events.conversation_opened(conversation, Actor.contact(contact), at=moment)
     Message.objects.create(
@@ -101,6 +102,23 @@ def conversation_open(
     if inbox.auto_assign and conversation_auto_assign(conversation=conversation, at=moment) is not None:
         conversation.refresh_from_db()
     return conversation
+
+
+def conversation_open_once(*, inbox: Inbox, contact: Contact, idempotency_key: str | None, **fields) -> tuple[Conversation, bool]:
+    """conversation_open that a retried request cannot repeat: the same contact and
+    Idempotency-Key return the first conversation, also when two retries race (the unique
+    (contact, idempotency_key) constraint decides). Returns (conversation, created)."""
+    if idempotency_key:
+        existing = Conversation.objects.filter(contact=contact, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    try:
+        return conversation_open(inbox=inbox, contact=contact, idempotency_key=idempotency_key, **fields), True
+    except IntegrityError:
+        winner = Conversation.objects.filter(contact=contact, idempotency_key=idempotency_key).first() if idempotency_key else None
+        if winner is None:
+            raise
+        return winner, False
 
 
 def message_add_incoming(

@@ -137,17 +137,11 @@ class ConversationListApi(WidgetApi):
     def post(self, request):
         data = ConversationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        key = _idempotency_key(request)
-        if key:
-            earlier = Message.objects.filter(idempotency_key=key, conversation__contact=self.session.contact,
-                                             conversation__inbox=self.session.inbox).select_related("conversation").first()
-            if earlier:
-                return Response(WidgetConversationSerializer(earlier.conversation).data, status=status.HTTP_200_OK)
-        conversation = services.conversation_open(
+        conversation, created = services.conversation_open_once(
             inbox=self.session.inbox, contact=self.session.contact, content=data.validated_data["content"],
-            subject=data.validated_data.get("subject", ""), idempotency_key=key,
+            subject=data.validated_data.get("subject", ""), idempotency_key=_idempotency_key(request),
         )
-        return Response(WidgetConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+        return Response(WidgetConversationSerializer(conversation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 MessagePage = inline_serializer("WidgetMessagePage", {

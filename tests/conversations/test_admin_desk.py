@@ -298,3 +298,17 @@ def test_one_tenants_conversations_never_show_in_anothers_queue(desk, beta, beta
     assert beta_client.get(_page(desk["billing"])).status_code == 404
     with tenant_context(beta):
         assert Conversation.objects.count() == 0
+
+
+def test_agent_sets_their_own_availability_from_the_header(alpha_client, make_member, alpha):
+    agent = make_member(role=Role.AGENT, availability=Membership.Availability.OFFLINE)
+    _login(alpha_client, agent)
+    page = alpha_client.get(QUEUE).content.decode()
+    assert 'id="availability-select"' in page and '<option value="offline" selected>' in page
+    response = alpha_client.post("/admin/availability/", {"availability": "online", "next": QUEUE})
+    assert response.status_code == 302 and response["Location"] == QUEUE
+    assert Membership.objects.get(account=alpha, user=agent).availability == "online"
+    bad = alpha_client.post("/admin/availability/", {"availability": "asleep", "next": "https://evil.example/"})
+    assert bad["Location"] == "/admin/"
+    assert Membership.objects.get(account=alpha, user=agent).availability == "online"
+    assert alpha_client.get("/admin/availability/").status_code == 405

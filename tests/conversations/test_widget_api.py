@@ -202,6 +202,17 @@ def test_idempotency_key_returns_the_same_message(alpha_client, token, conversat
     assert Message.objects.filter(content="once").count() == 1
 
 
+def test_idempotency_key_opens_one_conversation(alpha_client, token):
+    first = _call(alpha_client, "post", "conversations", {"content": "Hello?"}, token=token, HTTP_IDEMPOTENCY_KEY="open-1")
+    again = _call(alpha_client, "post", "conversations", {"content": "Hello?"}, token=token, HTTP_IDEMPOTENCY_KEY="open-1")
+    other = _call(alpha_client, "post", "conversations", {"content": "Hello?"}, token=token, HTTP_IDEMPOTENCY_KEY="open-2")
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
+    assert first.json()["number"] == again.json()["number"] != other.json()["number"]
+    assert Conversation.objects.count() == 2
+    bad_key = _call(alpha_client, "post", "conversations", {"content": "x"}, token=token, HTTP_IDEMPOTENCY_KEY="k" * 101)
+    assert bad_key.status_code == 400 and "Idempotency-Key" in _error(bad_key)["fields"]
+
+
 def test_session_cannot_reach_another_inbox_or_contact(alpha_client, inbox, token, conversation_number):
     other_inbox = InboxFactory(auto_assign=False)
     other = _call(alpha_client, "post", "sessions", {"widget_token": other_inbox.widget_token}).json()["token"]

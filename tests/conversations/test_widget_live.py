@@ -9,7 +9,7 @@ import pytest
 from django_tenants.utils import schema_context, tenant_context
 
 from accounts.models import Membership
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from tests.accounts.factories import MembershipFactory
 from tests.conversations.factories import InboxFactory
 
@@ -49,6 +49,22 @@ def test_two_concurrent_retries_with_one_idempotency_key_make_one_message(widget
         assert len({r.json()["id"] for r in responses}) == 1
     with schema_context("alpha"):
         assert Message.objects.filter(content="only once").count() == 1
+
+
+def test_two_concurrent_retries_opening_a_conversation_open_one(widget):
+    client, _, _ = widget
+    start = Barrier(2)
+
+    def post(_):
+        start.wait()
+        return client.post("conversations", json={"content": "new question"}, headers={"Idempotency-Key": "open-once"})
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(post, range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 201]
+    assert len({r.json()["number"] for r in responses}) == 1
+    with schema_context("alpha"):
+        assert Conversation.objects.filter(idempotency_key="open-once").count() == 1
 
 
 def test_schemathesis_finds_no_server_errors_and_no_schema_violations(alpha, alpha_url, widget):
