@@ -1,7 +1,10 @@
 """Hearth's settings: one module, every deployment difference read from the environment.
 
-See README.md ("Configuration") for every variable. With DATABASE_URL / REDIS_URL unset, the
-embedded servers of `config.embedded` are started on first use.
+See README.md ("Configuration") for every variable. Production is the default and fails
+closed: SECRET_KEY, DATABASE_URL, REDIS_URL and ALLOWED_HOSTS must be set, DEBUG is off and
+HTTPS is enforced. `HEARTH_DEV=1` (set by `make run`, `make test` and the test bootstrap) is
+the one development switch: DEBUG on, a fixed development key, local host names, and the
+embedded servers of `config.embedded` when DATABASE_URL / REDIS_URL are unset.
 """
 
 from __future__ import annotations
@@ -11,22 +14,36 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def cannot_start(problem: str) -> SystemExit:
+    # One line on stderr and exit status 1, no traceback: the operator reads what to fix.
+    return SystemExit(f"hearth: cannot start: {problem}")
+
+
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    value = os.environ.get(name, "").strip()
+    if value == "":
         return default
     if value.lower() in {"1", "true", "yes", "on"}:
         return True
     if value.lower() in {"0", "false", "no", "off"}:
         return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+    raise cannot_start(f"{name} must be true or false, not {value!r}.")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise cannot_start(f"{name} must be a whole number, not {value!r}.") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -36,12 +53,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", default=True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "hearth-development-only-not-secret"
+HEARTH_DEV = env_bool("HEARTH_DEV", default=False)
+
+# Production never falls back to a published key, a guessed host list or a server that lives
+# inside the checkout: every missing one is named in one line before anything starts.
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")
+if not HEARTH_DEV:
+    _missing = [name for name in REQUIRED_IN_PRODUCTION if not os.environ.get(name, "").strip()]
+    if _missing:
+        _verb, _pronoun = ("is", "it") if len(_missing) == 1 else ("are", "them")
+        raise cannot_start(
+            f"{', '.join(_missing)} {_verb} not set. Set {_pronoun} (see README 'Configuration'), "
+            "or set HEARTH_DEV=1 for development."
+        )
+
+# Tracebacks are shown to whoever triggers them, so production has DEBUG only when asked for.
+DEBUG = env_bool("DEBUG", default=HEARTH_DEV)
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip() or "hearth-development-only-not-secret"
 
 # `*.localhost` resolves to 127.0.0.1 in browsers, so tenants work locally by host name.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -120,23 +148,30 @@ TEMPLATES = [
 
 # ----------------------------------------------------------------------------- database
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-USES_EMBEDDED_POSTGRES = not DATABASE_URL
+DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
+# Only development may start a server of its own; production stopped above without a URL.
+USES_EMBEDDED_POSTGRES = HEARTH_DEV and not DATABASE_URL
 if USES_EMBEDDED_POSTGRES:
     DATABASE_URL = embedded.postgres_location().url
 DATABASES = {
     "default": {
-        **dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60"))),
+        **dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
         "ENGINE": "django_tenants.postgresql_backend",
         "CONN_HEALTH_CHECKS": True,
     }
 }
+if env_bool("HEARTH_TEST_DATABASE_FAST", default=False):
+    # The test suite's connections (and only theirs: tests/bootstrap.py sets this) do not wait
+    # for WAL flushes at commit. Losing the last commits on a crash costs a test database
+    # nothing; for `make run` and production every commit stays durable.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c synchronous_commit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ----------------------------------------------------------------------------- redis, cache, celery
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
-USES_EMBEDDED_REDIS = not REDIS_URL
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+USES_EMBEDDED_REDIS = HEARTH_DEV and not REDIS_URL
 if USES_EMBEDDED_REDIS:
     REDIS_URL = embedded.redis_url()
 
@@ -190,7 +225,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # Client address for per-address throttles: X-Forwarded-For is believed only through this
     # many trusted proxies (0: the socket's address; a client cannot spoof its way past a limit).
-    "NUM_PROXIES": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
 }
 # Requests per window, by throttle scope; read at call time (config/api.py).
 API_THROTTLE_RATES = {
@@ -199,8 +234,8 @@ API_THROTTLE_RATES = {
     "widget_session_create": os.environ.get("WIDGET_SESSION_CREATE_RATE", "30/min"),
     "api_user": os.environ.get("API_USER_RATE", "600/min"),
 }
-API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
-WIDGET_SESSION_TTL_SECONDS = int(os.environ.get("WIDGET_SESSION_TTL_SECONDS", str(30 * 24 * 3600)))
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)
+WIDGET_SESSION_TTL_SECONDS = env_int("WIDGET_SESSION_TTL_SECONDS", 30 * 24 * 3600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hearth API",
     "DESCRIPTION": "The widget API (`/api/widget/v1/`, session tokens) and the agents' API (`/api/v1/`, API tokens). "
@@ -231,8 +266,32 @@ LOGIN_URL = "admin:login"
 CSRF_FAILURE_VIEW = "config.api.csrf_failure"
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not HEARTH_DEV)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# ----------------------------------------------------------------------------- HTTPS
+
+# Production sits behind a TLS-terminating proxy that must SET (overwrite, never pass through)
+# X-Forwarded-Proto; a request without `https` there is redirected to HTTPS. `none` trusts no
+# header (gunicorn terminating TLS itself).
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip()
+SECURE_PROXY_SSL_HEADER = (
+    None
+    if _proxy_ssl_header.lower() in {"", "none", "off"}
+    else ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not HEARTH_DEV)
+# Load balancers probe health over plain HTTP and do not follow redirects.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Browsers remember HSTS for this long; start low (e.g. 3600) when first moving a domain to
+# HTTPS, since a wrong value cannot be called back before it expires.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if HEARTH_DEV else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not HEARTH_DEV)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not HEARTH_DEV)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 # ----------------------------------------------------------------------------- i18n, static
 
@@ -248,6 +307,10 @@ if DEBUG:
     # Development serves static files from the apps (WhiteNoise's finders); STATIC_ROOT only
     # exists after `collectstatic`, which production runs.
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
+# Under gunicorn (`make run`) WhiteNoise serves development's static files straight from the
+# apps and notices edits; production serves the collected, hashed copies only.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,5 +1,10 @@
 """Loaded by pytest before Django's settings (`-p tests.bootstrap` in pyproject.toml).
 
+- Plain `pytest` is development (HEARTH_DEV=1: embedded servers, a development key), as under
+  `make test`; tests of production behaviour run Hearth in subprocesses with a clean
+  environment (tests/config/test_settings.py).
+- The suite's database connections skip waiting for WAL flushes at commit
+  (HEARTH_TEST_DATABASE_FAST, config/settings.py): test data need not survive a crash.
 - The suite's Celery tasks go to a queue of their own, so a `make run` worker of the same
   checkout (same embedded Redis) never takes a test's task and runs it against the wrong
   database.
@@ -12,6 +17,8 @@ import os
 
 from config.embedded import EmbeddedPostgres, EmbeddedRedis
 
+os.environ.setdefault("HEARTH_DEV", "1")
+os.environ.setdefault("HEARTH_TEST_DATABASE_FAST", "1")
 os.environ.setdefault("CELERY_QUEUE", "hearth-tests")
 # Cache keys of the suite (throttle counters among them) have a prefix of their own, so the
 # suite can wipe them between tests without touching a running `make run`'s cache.

@@ -1,0 +1,46 @@
+"""gunicorn's configuration for Hearth's web process, in production and under `make run`.
+
+    gunicorn -c config/gunicorn.conf.py            # serves config.wsgi:application
+
+Command-line flags win over this file (`make run` passes `--bind`). Environment:
+- `WEB_CONCURRENCY`: worker processes (default 2 x CPU cores + 1; 2 with HEARTH_DEV=1).
+- `GUNICORN_BIND` (or `PORT`): where to listen (default 0.0.0.0:$PORT, else 127.0.0.1:8000).
+- `GUNICORN_TIMEOUT`, `GUNICORN_GRACEFUL_TIMEOUT`: seconds (default 30 and 30).
+"""
+
+import os
+
+wsgi_app = "config.wsgi:application"
+
+_development = os.environ.get("HEARTH_DEV", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value.isascii() or not value.isdigit():
+        return default
+    return int(value)
+
+
+bind = [os.environ.get("GUNICORN_BIND") or (f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000")]
+# Sync workers: each request is short (the widget polls), and a sync worker per core or two
+# keeps a slow request from stalling the others.
+workers = _env_int("WEB_CONCURRENCY", 2 if _development else (os.cpu_count() or 1) * 2 + 1)
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM (a deploy, Ctrl-C in `make run`) requests in flight get this long to finish.
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = 5
+# Access and error log to stdout/stderr: the process manager or platform collects them.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# Development restarts workers when a Python file changes, as runserver did.
+reload = _development
+
+
+def on_starting(server):
+    # Settings are read once in the master before any worker forks: a missing SECRET_KEY,
+    # DATABASE_URL, REDIS_URL or ALLOWED_HOSTS stops gunicorn with config.settings' one line,
+    # instead of every worker dying at boot and being respawned in a loop.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import config.settings  # noqa: F401
