@@ -119,17 +119,10 @@ class EmbeddedPostgres:
 
     def _start(self) -> None:
         pgserver = self._pgserver()
-        first_start = not (self.pgdata / "PG_VERSION").exists()
         self.pgdata.mkdir(parents=True, exist_ok=True)
         # Constructed directly (get_server() would hand back a cached handle after a stop);
         # cleanup_mode=None: the server outlives this process, stop() ends it explicitly.
-        server = pgserver.PostgresServer(self.pgdata, cleanup_mode=None)
-        if first_start:
-            # Development and test data: losing the last few commits on a crash is an
-            # acceptable price for migrations that do not wait on fsync at every commit.
-            with open(self.pgdata / "postgresql.auto.conf", "a") as conf:
-                conf.write("synchronous_commit = off\n")
-            server.psql("SELECT pg_reload_conf();")
+        pgserver.PostgresServer(self.pgdata, cleanup_mode=None)
 
     def _ensure_database(self, location: PostgresLocation) -> None:
         import psycopg
@@ -139,6 +132,20 @@ class EmbeddedPostgres:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [location.database]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{location.database}"')
+            self._make_commits_durable(conn)
+
+    @staticmethod
+    def _make_commits_durable(conn) -> None:
+        # Checkouts made before the test suite got its own fast setting had
+        # `synchronous_commit = off` in postgresql.auto.conf, which made `make run`'s data lose
+        # its last commits on a crash. Every commit is durable here; only the test suite's own
+        # connections turn this off (HEARTH_TEST_DATABASE_FAST, config/settings.py).
+        source = conn.execute(
+            "SELECT sourcefile FROM pg_settings WHERE name = 'synchronous_commit' AND source = 'configuration file'"
+        ).fetchone()
+        if source and source[0] and source[0].endswith("postgresql.auto.conf"):
+            conn.execute("ALTER SYSTEM RESET synchronous_commit")
+            conn.execute("SELECT pg_reload_conf()")
 
     def stop(self) -> bool:
         with _data_lock():
