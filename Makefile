@@ -7,6 +7,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+# The development switch (config/settings.py): DEBUG on, a development key, local host names and
+# the embedded PostgreSQL/Redis. Every target here is development; production sets its
+# variables instead and runs gunicorn/celery itself (README "Production").
+HEARTH_DEV ?= 1
+export HEARTH_DEV
 
 .PHONY: run test stop install browser migrate seed shell clean-data
 
@@ -20,7 +25,8 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Web, one Celery worker and beat in one terminal; Ctrl-C stops them and the embedded servers.
+# Web (gunicorn), one Celery worker and beat in one terminal; Ctrl-C stops them and the
+# embedded servers.
 run: install
 	$(PY) manage.py run_stack --port $(PORT)
 

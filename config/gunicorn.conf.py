@@ -34,6 +34,9 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# gunicorn 27's control socket sits at one path per user ($HOME/.gunicorn/gunicorn.ctl), so two
+# checkouts or a benchmark next to `make run` would take it from each other; nothing uses it.
+control_socket_disable = True
 # Development restarts workers when a Python file changes, as runserver did.
 reload = _development
 

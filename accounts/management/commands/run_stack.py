@@ -1,11 +1,14 @@
 """manage.py run_stack: migrate, seed the demo, then web + worker + beat in one terminal.
 
-What `make run` calls. Output lines are prefixed per process (honcho); Ctrl-C stops the three
-processes (each in its own process group, so reloader children go too) and then the embedded
+What `make run` calls. The web process is gunicorn with the repository's configuration
+(config/gunicorn.conf.py: workers restart on code changes under HEARTH_DEV), as in
+production. Output lines are prefixed per process (honcho); Ctrl-C stops the three processes
+(each in its own process group, so gunicorn's workers go too) and then the embedded
 PostgreSQL and Redis if this checkout uses them, leaving nothing running.
 """
 
 import os
+import shlex
 import sys
 
 from django.conf import settings
@@ -34,7 +37,8 @@ class Command(BaseCommand):
         env = os.environ.copy()
         env.setdefault("PYTHONUNBUFFERED", "1")
         manager = Manager()
-        manager.add_process("web", f"{python} manage.py runserver {bind}:{port}", env=env)
+        gunicorn_conf = settings.BASE_DIR / "config" / "gunicorn.conf.py"
+        manager.add_process("web", f"{python} -m gunicorn -c {shlex.quote(str(gunicorn_conf))} --bind {bind}:{port}", env=env)
         manager.add_process("worker", f"{python} -m celery -A config worker -l INFO -c 2 -n worker@%h --without-gossip --without-mingle", env=env)
         manager.add_process("beat", f"{python} -m celery -A config beat -l INFO", env=env)
         try:
