@@ -149,13 +149,14 @@ TEMPLATES = [
 # ----------------------------------------------------------------------------- database
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
 # Only development may start a server of its own; production stopped above without a URL.
 USES_EMBEDDED_POSTGRES = HEARTH_DEV and not DATABASE_URL
 if USES_EMBEDDED_POSTGRES:
     DATABASE_URL = embedded.postgres_location().url
 DATABASES = {
     "default": {
-        **dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
+        **dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE),
         "ENGINE": "django_tenants.postgresql_backend",
         "CONN_HEALTH_CHECKS": True,
     }
