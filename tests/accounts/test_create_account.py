@@ -91,7 +91,7 @@ def test_each_failure_is_one_readable_error_and_creates_nothing(arguments, messa
 
 def test_failure_exits_non_zero_with_one_line():
     before = _snapshot()
-    env = {"DATABASE_URL": database_url_of_test_db(), "PATH": "/usr/bin:/bin"}
+    env = {"HEARTH_DEV": "1", "DATABASE_URL": database_url_of_test_db(), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "manage.py", "create_account", "--name", "Again", "--slug", "beta", "--owner-email", "x@y.example"],
         cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=120,
