@@ -168,7 +168,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request, queryset):
         actor = Actor.agent(request.user)
-        self._each(request, queryset, lambda c: services.conversation_assign(conversation=c, assignee=request.user, by=actor), "Assigned to you")
+        self._each(request, queryset, lambda c: services.conversation_assignment_set(conversation=c, assignee=request.user, by=actor), "Assigned to you")
 
     @admin.action(description="Assign to team (choose the team)", permissions=["change"])
     def assign_to_team(self, request, queryset):
@@ -177,7 +177,7 @@ class ConversationAdmin(admin.ModelAdmin):
             self.message_user(request, "Choose a team in the action bar first.", messages.ERROR)
             return
         actor = Actor.agent(request.user)
-        self._each(request, queryset, lambda c: services.conversation_team_set(conversation=c, team=team, by=actor), f"Moved to {team}")
+        self._each(request, queryset, lambda c: services.conversation_assignment_set(conversation=c, team=team, by=actor), f"Moved to {team}")
 
     @admin.action(description="Resolve", permissions=["change"])
     def resolve(self, request, queryset):
@@ -258,9 +258,7 @@ class ConversationAdmin(admin.ModelAdmin):
                 services.message_add_note(conversation=conversation, content=data["content"], author=request.user)
                 messages.success(request, "Note added.")
             elif action == "assign":
-                with transaction.atomic():
-                    services.conversation_team_set(conversation=conversation, team=data["team"], by=actor)
-                    services.conversation_assign(conversation=conversation, assignee=data["assignee"], by=actor)
+                services.conversation_assignment_set(conversation=conversation, team=data["team"], assignee=data["assignee"], by=actor)
                 messages.success(request, "Assignment saved.")
             elif action == "status":
                 services.conversation_status_set(conversation=conversation, status=data["status"], by=actor, snoozed_until=data.get("snoozed_until"))
@@ -269,11 +267,7 @@ class ConversationAdmin(admin.ModelAdmin):
                 services.conversation_priority_set(conversation=conversation, priority=data["priority"], by=actor)
                 messages.success(request, f"Priority: {Priority(data['priority']).label}.")
             elif action == "labels":
-                chosen = set(data["labels"])
-                current = set(conversation.labels.all())
-                with transaction.atomic():
-                    services.conversation_labels_add(conversation=conversation, labels=sorted(chosen - current, key=lambda x: x.pk), by=actor)
-                    services.conversation_labels_remove(conversation=conversation, labels=sorted(current - chosen, key=lambda x: x.pk), by=actor)
+                services.conversation_labels_set(conversation=conversation, labels=data["labels"], by=actor)
                 messages.success(request, "Labels saved.")
         except ApplicationError as error:
             messages.error(request, error.message)

@@ -91,7 +91,9 @@ class SessionCreateApi(APIView):
     def post(self, request):
         data = SessionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        inbox = Inbox.objects.filter(widget_token=data.validated_data["widget_token"]).first()
+        # Only a web widget inbox opens widget sessions: the token of an email or API inbox
+        # is as unknown here as a made-up one.
+        inbox = Inbox.objects.filter(widget_token=data.validated_data["widget_token"], channel=Inbox.Channel.WEB_WIDGET).first()
         if inbox is None:
             raise exceptions.AuthenticationFailed("unknown widget token")
         if not origin_allowed(inbox, request):
@@ -121,7 +123,7 @@ class ContactApi(WidgetApi):
     def patch(self, request):
         data = ContactUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        contact = services.contact_update(contact=self.session.contact, **data.validated_data)
+        contact = services.contact_update_by_customer(contact=self.session.contact, **data.validated_data)
         return Response(WidgetContactSerializer(contact).data)
 
 
