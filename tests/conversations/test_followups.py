@@ -138,3 +138,16 @@ def test_with_the_broker_down_the_customer_gets_201_and_the_sweep_requeues_the_f
 
     for pk in waiting:
         wait_for(lambda pk=pk: _stamp("alpha", pk), what="the re-queued follow-up")
+
+
+@pytest.mark.usefixtures("committed_db", "celery_worker")
+def test_the_sweep_runs_as_a_per_tenant_job(alpha):
+    from analytics.models import JobStatus
+    from conversations.tasks import requeue_message_followups
+
+    with tenant_context(alpha):
+        requeue_message_followups.delay()
+    with schema_context("alpha"):
+        wait_for(lambda: JobStatus.objects.filter(job="requeue_message_followups", run_count=1, last_error="").exists(), what="the sweep")
+    with schema_context("beta"):
+        assert not JobStatus.objects.filter(job="requeue_message_followups").exists()
