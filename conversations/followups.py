@@ -71,13 +71,14 @@ class _AfterCommit:
         return (self.task_name, self.pk)
 
 
-def _after_commit(task_name: str, pk: int) -> _AfterCommit:
+def _after_commit(task_name: str, pk: int, days=()) -> None:
     for _savepoints, callback, *_ in connection.run_on_commit:
         if isinstance(callback, _AfterCommit) and callback.key() == (task_name, pk):
-            return callback
+            callback.days.update(days)
+            return
     callback = _AfterCommit(task_name, pk)
+    callback.days.update(days)  # before registering: outside a transaction it runs at once
     transaction.on_commit(callback)
-    return callback
 
 
 def _day(moment: datetime) -> date:
@@ -96,10 +97,9 @@ def message_received(message: Message) -> None:
 
 def conversation_changed(conversation: Conversation, *, at: datetime) -> None:
     """Call in the transaction that changes a conversation's state."""
-    callback = _after_commit("conversation_followup", conversation.pk)
-    callback.days.add(_day(at))
-    if conversation.created_at:
-        callback.days.add(_day(conversation.created_at))  # reports by day of opening change too
+    # Reports by day of opening change too (e.g. how many of that day's were resolved).
+    days = {_day(at), _day(conversation.created_at)} if conversation.created_at else {_day(at)}
+    _after_commit("conversation_followup", conversation.pk, days)
 
 
 # ----------------------------------------------------------------------------- run by the tasks
@@ -130,7 +130,8 @@ def _message_reporting_day_mark(message: Message) -> None:
 
 
 def conversation_followup_run(*, conversation_id: int, days: list[date]) -> None:
-    """The follow-up of a change to a conversation: reporting facts of `days` are stale."""
+    """The follow-up of a change to a conversation: reporting facts of `days` are stale.
+    (`conversation_id` is for the steps to come; today's step needs only the days.)"""
     # The steps, in order. Issue 11 (analytics rollups) adds its own; issue 9 may add
     # learning from agents' corrections of the AI's classification.
     steps = [

@@ -185,14 +185,15 @@ def contact_update_by_customer(
     return contact
 
 
-def contact_business_fields_mark(*, contact: Contact, fields: list[str]) -> Contact:
-    """The admin's contact form saved these model fields: they are the business's now (for
-    custom attributes, each key the form left set)."""
-    owned = set(contact.business_fields)
-    owned |= {field for field in fields if field in ("name", "email", "phone")}
+def contact_business_fields_mark(*, contact: Contact, fields: list[str], attributes_before: dict | None = None) -> Contact:
+    """The admin's contact form saved these model fields: they are the business's now. Of the
+    custom attributes, the keys the form added or changed are; a key it removed is nobody's."""
+    before = attributes_before or {}
+    owned = set(contact.business_fields) | {field for field in fields if field in ("name", "email", "phone")}
     if "custom_attributes" in fields:
-        owned = {field for field in owned if not field.startswith("custom_attributes.")}
-        owned |= {f"custom_attributes.{key}" for key in contact.custom_attributes}
+        after = contact.custom_attributes or {}
+        owned |= {f"custom_attributes.{key}" for key, value in after.items() if key not in before or before[key] != value}
+        owned -= {f"custom_attributes.{key}" for key in before if key not in after}
     if owned != set(contact.business_fields):
         contact.business_fields = sorted(owned)
         Contact.objects.filter(pk=contact.pk).update(business_fields=contact.business_fields)

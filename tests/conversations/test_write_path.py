@@ -171,3 +171,27 @@ def test_custom_attributes_are_limited_in_size_by_the_service():
         services.contact_update(contact=contact, custom_attributes={f"more{n}": "y" * 400 for n in range(15)})
     contact.refresh_from_db()
     assert len(contact.custom_attributes) == 30
+
+
+def test_the_agents_api_clears_an_external_id_with_null(api):
+    contact = ContactFactory(external_id="crm-9")
+    assert api("patch", f"contacts/{contact.pk}/", {"name": "Still here"}).status_code == 200
+    contact.refresh_from_db()
+    assert contact.external_id == "crm-9"
+    assert api("patch", f"contacts/{contact.pk}/", {"external_id": None}).status_code == 200
+    contact.refresh_from_db()
+    assert contact.external_id is None
+
+
+def test_contact_fields_saved_in_the_admin_belong_to_the_business(alpha, alpha_client):
+    owner = MembershipFactory(account=alpha, role=Membership.Role.OWNER).user
+    contact = ContactFactory(name="Visitor", email="", custom_attributes={"color": "red"})
+    admin_login(alpha_client, owner.email, PASSWORD)
+    response = alpha_client.post(f"/admin/conversations/contact/{contact.pk}/change/", {
+        "name": "Ann Lee", "email": "", "phone": "", "external_id": "", "custom_attributes": '{"color": "red", "plan": "pro"}',
+        "business_fields": "",
+    })
+    assert response.status_code == 302, response.content.decode()[:3000]
+    contact.refresh_from_db()
+    assert contact.name == "Ann Lee"
+    assert contact.business_fields == ["custom_attributes.plan", "name"]  # the customer's own "color" stays theirs
