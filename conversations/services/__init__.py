@@ -14,7 +14,6 @@ Import the package, not the modules: `from conversations import services`.
 """
 
 from conversations.services.assignment import (
-    UNCHANGED,
     agent_loads,
     conversation_assign,
     conversation_assignment_set,
@@ -44,7 +43,6 @@ from conversations.services.sla import sla_apply, sla_breaches_mark
 from conversations.services.status import conversation_priority_set, conversation_status_set, conversations_wake_snoozed
 
 __all__ = [
-    "UNCHANGED",
     "agent_loads",
     "contact_business_fields_mark",
     "contact_create",
