@@ -4,7 +4,7 @@ canned responses, SLA policies, CSAT and the conversation timeline.
 Trigram indexes are on UPPER(column) because Django's `icontains` compiles to
 `UPPER(col) LIKE UPPER(%s)` on PostgreSQL; an index on the bare column would not serve it.
 
-Rules live in services.py (writes), selectors.py (reads) and access.py (who sees what); these
+Rules live in services/ (writes), selectors.py (reads) and access.py (who sees what); these
 models hold state, constraints and indexes only.
 """
 

@@ -44,6 +44,7 @@ def test_only_a_web_widget_inbox_token_opens_sessions(alpha_client, channel):
     response = _call(alpha_client, "post", "sessions", {"widget_token": inbox.widget_token})
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "unknown widget token"
+    assert alpha_client.get(f"{API}config", {"widget_token": inbox.widget_token}).status_code == 401
 
 
 def test_a_customer_cannot_overwrite_what_the_business_set(alpha_client):
