@@ -29,10 +29,6 @@ from conversations.events import Actor
 from conversations.forms import AssignForm, ConversationActionForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm
 from conversations.models import CannedResponse, Conversation, Label, Priority
 
-def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%b %-d, %H:%M %Z")
-
-
 PRIORITY_COLOURS = {0: "#9ca3af", 1: "#60a5fa", 2: "#f59e0b", 3: "#f97316", 4: "#dc2626"}
 STATUS_COLOURS = {"open": "#16a34a", "pending": "#ca8a04", "snoozed": "#7c3aed", "resolved": "#6b7280"}
 
@@ -46,6 +42,11 @@ def relative_time(moment, reference) -> str:
         if seconds >= size:
             return f"{int(seconds // size)} {unit}"
     return f"{int(seconds // 60)} min"
+
+
+def _local(moment) -> str:
+    """The exact time, in the active (the account's) time zone, for a tooltip."""
+    return timezone.localtime(moment).strftime("%b %-d, %H:%M %Z")
 
 
 def _ago(moment, reference) -> str:
