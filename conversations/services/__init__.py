@@ -8,7 +8,7 @@ its follow-up queued after commit (`conversations/followups.py`).
 - `labels`, `classification`, `csat`
 - `sla`: due times and breach flags
 - `contacts`: contacts, the fields the business owns, custom attribute limits
-- `inboxes`: the widget token
+- `inboxes`: the widget token and the HMAC secret
 
 Import the package, not the modules: `from conversations import services`.
 """
@@ -30,7 +30,7 @@ from conversations.services.contacts import (
     custom_attributes_check,
 )
 from conversations.services.csat import csat_record
-from conversations.services.inboxes import inbox_widget_token_rotate
+from conversations.services.inboxes import inbox_hmac_secret_rotate, inbox_widget_token_rotate
 from conversations.services.intake import (
     conversation_open,
     conversation_open_once,
@@ -64,6 +64,7 @@ __all__ = [
     "conversations_wake_snoozed",
     "csat_record",
     "custom_attributes_check",
+    "inbox_hmac_secret_rotate",
     "inbox_widget_token_rotate",
     "message_add_incoming",
     "message_add_note",

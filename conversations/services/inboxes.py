@@ -1,11 +1,11 @@
-"""Inboxes: the widget token."""
+"""Inboxes: the widget token and the HMAC secret."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Inbox, WidgetSession, new_widget_token
+from conversations.models import Inbox, WidgetSession, new_hmac_secret, new_widget_token
 
 
 @transaction.atomic
@@ -17,4 +17,16 @@ def inbox_widget_token_rotate(*, inbox: Inbox) -> Inbox:
     inbox.widget_token = new_widget_token()
     inbox.save(update_fields=["widget_token"])
     WidgetSession.objects.filter(inbox=inbox, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return inbox
+
+
+@transaction.atomic
+def inbox_hmac_secret_rotate(*, inbox: Inbox) -> Inbox:
+    """A new HMAC secret for signing customer identifiers. Sessions bound to a customer
+    through the old secret end now: whoever held a leaked secret could have signed any
+    identity, so those bindings are no longer proof of who the customer is."""
+    inbox = Inbox.objects.select_for_update().get(pk=inbox.pk)
+    inbox.hmac_secret = new_hmac_secret()
+    inbox.save(update_fields=["hmac_secret"])
+    WidgetSession.objects.filter(inbox=inbox, identified=True, revoked_at__isnull=True).update(revoked_at=timezone.now())
     return inbox

@@ -138,12 +138,15 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
         created_at=moment,
     )
     conversation.last_activity_at = moment
-    if conversation.status != Status.OPEN:
+    reopened = conversation.status != Status.OPEN
+    if reopened:
         # A customer who writes again needs an answer: resolved, pending and snoozed reopen.
         status_apply(conversation, Status.OPEN, Actor.contact(conversation.contact), moment)
     if conversation.waiting_since is None:
         conversation.waiting_since = moment
-    conversation.save()  # the row is locked above; a full save cannot lose a concurrent change
+    # The row is locked above, so no save here can lose a concurrent change. A reopen saves
+    # every field (status, clocks, SLA); the usual message on an open conversation moves two.
+    conversation.save(update_fields=None if reopened else ["last_activity_at", "waiting_since"])
     followups.message_received(message)
     return message
 
