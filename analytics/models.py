@@ -23,3 +23,18 @@ class JobStatus(models.Model):
 
     def __str__(self) -> str:
         return self.job
+
+
+class ReportingDirtyDay(models.Model):
+    """A day (in the account's time zone) whose reporting must be recomputed, because a
+    conversation changed in a way reports count (conversations/followups.py marks it; the
+    rollups of issue 11 recompute and delete it)."""
+
+    day = models.DateField(unique=True)
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return self.day.isoformat()

@@ -7,7 +7,7 @@ import contextlib
 from django.db.models import F
 from django.utils import timezone
 
-from analytics.models import JobStatus
+from analytics.models import JobStatus, ReportingDirtyDay
 
 
 @contextlib.contextmanager
@@ -25,3 +25,11 @@ def job_run(*, job: str):
         )
         raise
     JobStatus.objects.filter(pk=status.pk).update(last_finished_at=timezone.now(), last_error="", run_count=F("run_count") + 1)
+
+
+def reporting_days_mark_dirty(*, days) -> None:
+    """Remember that these days' reporting must be recomputed; marking a day twice is one mark."""
+    moment = timezone.now()
+    ReportingDirtyDay.objects.bulk_create(
+        [ReportingDirtyDay(day=day, marked_at=moment) for day in sorted(set(days))], ignore_conflicts=True
+    )

@@ -133,7 +133,7 @@ def demo_desk_seed(*, account, conversations: int = 220) -> int:
         conversation.refresh_from_db()
         team = setup["teams"][team_for_topic[topic]]
         if conversation.team_id != team.pk:
-            services.conversation_team_set(conversation=conversation, team=team, by=Actor.system(), at=opened_at)
+            services.conversation_assignment_set(conversation=conversation, team=team, by=Actor.system(), at=opened_at)
         services.conversation_classification_set(conversation=conversation, category=topic, confidence=round(rng.uniform(0.55, 0.99), 2))
         if rng.random() < 0.4:
             services.conversation_labels_add(conversation=conversation, labels=rng.sample(setup["labels"], rng.randint(1, 2)), by=Actor.system(), at=opened_at)

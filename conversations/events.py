@@ -1,4 +1,5 @@
-"""The conversation timeline and audit trail: one function per kind of change.
+"""The conversation timeline and audit trail: one function per kind of change, and
+`describe(event)`, which reads an event as the sentence the conversation page shows.
 
 Every service that changes a conversation calls one of these in the same transaction, so the
 timeline can never disagree with the row.
@@ -83,3 +84,56 @@ def sla_breached(conversation, *, target: str, due_at, at=None):
 
 def csat_recorded(conversation, actor, *, rating: int, at=None):
     return _record(conversation, actor, "csat_recorded", field="csat", new=rating, at=at)
+
+
+def classified(conversation, *, old: str, new: str, confidence: float, at=None):
+    return _record(conversation, Actor.ai(), "classified", field="ai_category", old=old, new=f"{new} ({confidence:.2f})", at=at)
+
+
+# ----------------------------------------------------------------------------- sentences
+
+_STATUS_VERBS = {"resolved": "resolved this", "pending": "marked this as pending", "snoozed": "snoozed this"}
+_SLA_TARGETS = {"first_response": "the first response", "resolution": "the resolution"}
+
+
+def _who(event: ConversationEvent) -> str:
+    if event.actor_type == ActorType.CONTACT:
+        return "Customer"
+    if event.actor_type == ActorType.AI:
+        return "AI"
+    if event.actor_type == ActorType.SYSTEM:
+        return "Hearth"
+    return event.actor_name or "An agent"
+
+
+def _status_sentence(event: ConversationEvent) -> str:
+    if event.new_value == "open":
+        return "reopened this" if event.old_value == "resolved" or event.actor_type != ActorType.SYSTEM else "woke this from its snooze"
+    return _STATUS_VERBS.get(event.new_value, f"set the status to {event.new_value}")
+
+
+def _assignment_sentence(event: ConversationEvent) -> str:
+    if not event.new_value:
+        return f"unassigned this from {event.old_value}" if event.old_value else "unassigned this"
+    if event.field == "assignee" and event.actor_type == ActorType.AGENT and event.new_value == event.actor_name:
+        return "took this"
+    return f"assigned this to {event.new_value}"
+
+
+def describe(event: ConversationEvent) -> str:
+    """The event as a sentence: "Dana Reyes assigned this to Billing", "Customer reopened this"."""
+    sentences = {
+        "opened": lambda: "opened this conversation",
+        "status_changed": lambda: _status_sentence(event),
+        "assigned": lambda: _assignment_sentence(event),
+        "team_changed": lambda: _assignment_sentence(event) if event.new_value else f"took this out of {event.old_value}",
+        "priority_changed": lambda: f"changed the priority from {event.old_value} to {event.new_value}",
+        "label_added": lambda: f"added the label {event.new_value}",
+        "label_removed": lambda: f"removed the label {event.old_value}",
+        "sla_breached": lambda: f"marked {_SLA_TARGETS.get(event.field, event.field)} as late",
+        "csat_recorded": lambda: f"rated this {event.new_value}/5",
+        "classified": lambda: f"classified this as {event.new_value}",
+    }
+    sentence = sentences.get(event.action)
+    text = sentence() if sentence else " ".join(part for part in (event.action.replace("_", " "), event.field) if part)
+    return f"{_who(event)} {text}"

@@ -4,7 +4,7 @@ canned responses, SLA policies, CSAT and the conversation timeline.
 Trigram indexes are on UPPER(column) because Django's `icontains` compiles to
 `UPPER(col) LIKE UPPER(%s)` on PostgreSQL; an index on the bare column would not serve it.
 
-Rules live in services.py (writes), selectors.py (reads) and access.py (who sees what); these
+Rules live in services/ (writes), selectors.py (reads) and access.py (who sees what); these
 models hold state, constraints and indexes only.
 """
 
@@ -156,6 +156,12 @@ class Contact(models.Model):
     phone = models.CharField(max_length=40, blank=True)
     external_id = models.CharField(max_length=200, null=True, blank=True, help_text="The customer's id in your own system.")
     custom_attributes = models.JSONField(default=dict, blank=True)
+    # The fields the business set ("name", "email", "phone", "custom_attributes.<key>"): the
+    # customer's own updates from the widget may not change them (services/contacts.py).
+    business_fields = ArrayField(
+        models.CharField(max_length=100), default=list, blank=True,
+        help_text="Fields set by your team, which the customer cannot change from the widget, e.g. name,custom_attributes.plan",
+    )
     blocked = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=now, editable=False)
 
@@ -222,6 +228,8 @@ class Conversation(models.Model):
     waiting_since = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # When the resolution clock started: at open, again at each reopen (services/sla.py).
+    resolution_clock_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolved_by = models.CharField(max_length=10, choices=ResolvedBy.choices, blank=True)
     last_activity_at = models.DateTimeField(default=now)
     created_at = models.DateTimeField(default=now, editable=False)
@@ -297,6 +305,9 @@ class Message(models.Model):
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
     read_at = models.DateTimeField(null=True, blank=True)
+    # When the follow-up work of a customer message ran (conversations/followups.py); a sweep
+    # re-queues incoming messages still without it, e.g. when the broker was down on arrival.
+    followup_done_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -309,6 +320,11 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread"),
             GinIndex(OpClass(Upper("content"), name="gin_trgm_ops"), name="message_content_trgm"),
+            # Small: only incoming messages whose follow-up has not run yet, which the sweep reads.
+            models.Index(
+                fields=["created_at"], name="message_followup_pending",
+                condition=Q(direction="incoming", followup_done_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

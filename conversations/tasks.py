@@ -1,9 +1,30 @@
-"""Per-tenant periodic jobs of the desk (beat sends each to every tenant schema)."""
+"""The desk's background work. Thin: each task takes ids, runs one service or follow-up in
+the schema of the tenant that queued it, and owns its retry policy.
+
+Per-tenant periodic jobs (beat sends each to every tenant schema): waking snoozed
+conversations, flagging SLA breaches, re-queueing missed message follow-ups.
+"""
+
+from datetime import date
 
 from celery import shared_task
+from django.db import OperationalError
 
 from analytics.services import job_run
-from conversations import services
+from conversations import followups, services
+
+# A database blip (failover, restart) is worth a few retries; anything else is a bug to see.
+RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
+
+
+@shared_task(**RETRY)
+def message_followup(message_id: int) -> bool:
+    return followups.message_followup_run(message_id=message_id)
+
+
+@shared_task(**RETRY)
+def conversation_followup(conversation_id: int, days: list[str]) -> None:
+    followups.conversation_followup_run(conversation_id=conversation_id, days=[date.fromisoformat(day) for day in days])
 
 
 @shared_task
@@ -16,3 +37,9 @@ def wake_snoozed_conversations() -> int:
 def mark_sla_breaches() -> int:
     with job_run(job="mark_sla_breaches"):
         return services.sla_breaches_mark()
+
+
+@shared_task
+def requeue_message_followups() -> int:
+    with job_run(job="requeue_message_followups"):
+        return followups.message_followups_requeue()

@@ -17,14 +17,22 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
-from conversations.models import Contact, Inbox, Message, MessageFeedback, WidgetSession
-from conversations.services import contact_create
+from conversations.models import Inbox, Message, MessageFeedback, WidgetSession
+from conversations.services import contact_create, contact_get_or_create_by_external_id, contact_update_by_customer
 
 TOKEN_SALT = "hearth.widget-session"
 
 
 class InvalidWidgetToken(Exception):
     """Missing, malformed, forged, expired, revoked or of another tenant."""
+
+
+def widget_inbox_for_token(token: str) -> Inbox | None:
+    """The inbox a widget token opens, or None. Only a web widget inbox: the token of an email
+    or API inbox opens nothing, as if it were made up."""
+    if not 0 < len(token) <= 64:
+        return None
+    return Inbox.objects.filter(widget_token=token, channel=Inbox.Channel.WEB_WIDGET).first()
 
 
 def identifier_hash_for(*, inbox: Inbox, identifier: str) -> str:
@@ -43,21 +51,17 @@ def widget_session_open(
         if not identifier_hash or not hmac.compare_digest(expected, identifier_hash.lower()):
             raise ApplicationError("identifier_hash does not match the identifier", code="identity_not_verified",
                                    fields={"identifier_hash": ["does not match"]})
-        contact = Contact.objects.select_for_update().filter(external_id=identifier).first()
-        if contact is None:
-            contact = contact_create(name=name, email=email, external_id=identifier)
-        else:
-            changed = []
-            if name and not contact.name:
-                contact.name, changed = name.strip(), changed + ["name"]
-            if email and not contact.email:
-                contact.email, changed = email.strip().lower(), changed + ["email"]
-            if changed:
-                contact.save(update_fields=changed)
+        contact, created = contact_get_or_create_by_external_id(external_id=identifier, name=name, email=email)
+        if not created:
+            # What the visitor tells us fills gaps only, never a field the business set.
+            gaps = {field: value for field, value in (("name", name), ("email", email))
+                    if value and not getattr(contact, field) and field not in contact.business_fields}
+            if gaps:
+                contact = contact_update_by_customer(contact=contact, **gaps)
     elif identifier_hash:
         raise ApplicationError("identifier_hash without identifier", code="invalid", fields={"identifier": ["required with identifier_hash"]})
     else:
-        contact = contact_create(name=name, email=email)
+        contact = contact_create(name=name, email=email, by_business=False)
     if contact.blocked:
         raise ApplicationError("this contact is blocked", code="contact_blocked")
     session = WidgetSession.objects.create(

@@ -6,6 +6,9 @@ the API and the tasks do: SLA, first response and the timeline stay right.
 
 from __future__ import annotations
 
+import contextlib
+import zoneinfo
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -15,13 +18,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.timesince import timesince
 
 from accounts.access import membership_role
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
 from config.errors import ApplicationError
-from conversations import selectors, services
+from conversations import events, selectors, services
 from conversations.access import conversations_visible_to
 from conversations.events import Actor
 from conversations.forms import AssignForm, ConversationActionForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm
@@ -29,6 +31,36 @@ from conversations.models import CannedResponse, Conversation, Label, Priority
 
 PRIORITY_COLOURS = {0: "#9ca3af", 1: "#60a5fa", 2: "#f59e0b", 3: "#f97316", 4: "#dc2626"}
 STATUS_COLOURS = {"open": "#16a34a", "pending": "#ca8a04", "snoozed": "#7c3aed", "resolved": "#6b7280"}
+
+
+def relative_time(moment, reference) -> str:
+    """A short duration for scanning a list: "just now", "12 min", "5 h", "3 d"."""
+    seconds = abs((reference - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds // 60)} min"
+
+
+def _local(moment) -> str:
+    """The exact time, in the active (the account's) time zone, for a tooltip."""
+    return timezone.localtime(moment).strftime("%b %-d, %H:%M %Z")
+
+
+def _ago(moment, reference) -> str:
+    text = relative_time(moment, reference)
+    return text if text == "just now" else f"{text} ago"
+
+
+@contextlib.contextmanager
+def _account_time_zone(request):
+    """Times on the desk read in the account's time zone (Account.timezone), whatever the
+    server's; the tenant middleware may already have activated it, which this repeats."""
+    tz_name = getattr(getattr(request, "tenant", None), "timezone", None)
+    with timezone.override(zoneinfo.ZoneInfo(tz_name) if tz_name else None):
+        yield
 
 
 def _badge(text: str, colour: str):
@@ -78,7 +110,7 @@ class SLABreachedFilter(admin.SimpleListFilter):
 class ConversationAdmin(admin.ModelAdmin):
     list_display = [
         "number_display", "subject_display", "contact_display", "inbox", "status_display", "priority_display",
-        "assignee_display", "team", "waiting_display", "sla_display", "labels_display", "ai_category",
+        "assignee_display", "team", "waiting_display", "last_activity_display", "sla_display", "labels_display", "ai_category",
     ]
     list_display_links = ["number_display", "subject_display"]
     list_filter = [
@@ -94,6 +126,11 @@ class ConversationAdmin(admin.ModelAdmin):
     actions = ["assign_to_me", "assign_to_team", "resolve", "set_priority", "add_label"]
 
     # ------------------------------------------------------------------ queue
+
+    def changelist_view(self, request, extra_context=None):
+        with _account_time_zone(request):
+            response = super().changelist_view(request, extra_context)
+            return response.render() if hasattr(response, "render") else response
 
     def get_queryset(self, request):
         return selectors.conversation_queue(user=request.user, account=request.tenant)
@@ -133,7 +170,13 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description="waiting", ordering="waiting_since")
     def waiting_display(self, obj):
-        return timesince(obj.waiting_since, timezone.now(), depth=1) if obj.waiting_since else "—"
+        if not obj.waiting_since:
+            return "—"
+        return format_html('<span title="{}">waiting {}</span>', _local(obj.waiting_since), relative_time(obj.waiting_since, timezone.now()))
+
+    @admin.display(description="last activity", ordering="last_activity_at")
+    def last_activity_display(self, obj):
+        return format_html('<span title="{}">{}</span>', _local(obj.last_activity_at), _ago(obj.last_activity_at, timezone.now()))
 
     @admin.display(description="SLA")
     def sla_display(self, obj):
@@ -141,7 +184,9 @@ class ConversationAdmin(admin.ModelAdmin):
             return _badge("breached", "#dc2626")
         due = obj.first_response_due_at if obj.first_response_at is None else obj.resolution_due_at
         if due and obj.status != Conversation.Status.RESOLVED:
-            return f"due {timesince(timezone.now(), due, depth=1)}" if due > timezone.now() else _badge("due now", "#f97316")
+            if due > timezone.now():
+                return format_html('<span title="{}">due in {}</span>', _local(due), relative_time(timezone.now(), due))
+            return _badge("due now", "#f97316")
         return "—"
 
     @admin.display(description="labels")
@@ -168,7 +213,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request, queryset):
         actor = Actor.agent(request.user)
-        self._each(request, queryset, lambda c: services.conversation_assign(conversation=c, assignee=request.user, by=actor), "Assigned to you")
+        self._each(request, queryset, lambda c: services.conversation_assignment_set(conversation=c, assignee=request.user, by=actor), "Assigned to you")
 
     @admin.action(description="Assign to team (choose the team)", permissions=["change"])
     def assign_to_team(self, request, queryset):
@@ -177,7 +222,7 @@ class ConversationAdmin(admin.ModelAdmin):
             self.message_user(request, "Choose a team in the action bar first.", messages.ERROR)
             return
         actor = Actor.agent(request.user)
-        self._each(request, queryset, lambda c: services.conversation_team_set(conversation=c, team=team, by=actor), f"Moved to {team}")
+        self._each(request, queryset, lambda c: services.conversation_assignment_set(conversation=c, team=team, by=actor), f"Moved to {team}")
 
     @admin.action(description="Resolve", permissions=["change"])
     def resolve(self, request, queryset):
@@ -205,6 +250,11 @@ class ConversationAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------------ conversation page
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        with _account_time_zone(request):
+            response = self._conversation_page(request, object_id)
+            return response.render() if isinstance(response, TemplateResponse) else response
+
+    def _conversation_page(self, request, object_id):
         if not self.has_view_permission(request):
             raise PermissionDenied
         conversation = Conversation.objects.select_related("contact", "inbox", "assignee", "team").filter(pk=object_id).first() if str(object_id).isdigit() else None
@@ -258,9 +308,7 @@ class ConversationAdmin(admin.ModelAdmin):
                 services.message_add_note(conversation=conversation, content=data["content"], author=request.user)
                 messages.success(request, "Note added.")
             elif action == "assign":
-                with transaction.atomic():
-                    services.conversation_team_set(conversation=conversation, team=data["team"], by=actor)
-                    services.conversation_assign(conversation=conversation, assignee=data["assignee"], by=actor)
+                services.conversation_assignment_set(conversation=conversation, team=data["team"], assignee=data["assignee"], by=actor)
                 messages.success(request, "Assignment saved.")
             elif action == "status":
                 services.conversation_status_set(conversation=conversation, status=data["status"], by=actor, snoozed_until=data.get("snoozed_until"))
@@ -269,11 +317,7 @@ class ConversationAdmin(admin.ModelAdmin):
                 services.conversation_priority_set(conversation=conversation, priority=data["priority"], by=actor)
                 messages.success(request, f"Priority: {Priority(data['priority']).label}.")
             elif action == "labels":
-                chosen = set(data["labels"])
-                current = set(conversation.labels.all())
-                with transaction.atomic():
-                    services.conversation_labels_add(conversation=conversation, labels=sorted(chosen - current, key=lambda x: x.pk), by=actor)
-                    services.conversation_labels_remove(conversation=conversation, labels=sorted(current - chosen, key=lambda x: x.pk), by=actor)
+                services.conversation_labels_set(conversation=conversation, labels=data["labels"], by=actor)
                 messages.success(request, "Labels saved.")
         except ApplicationError as error:
             messages.error(request, error.message)
@@ -290,7 +334,8 @@ class ConversationAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "conversation": conversation,
             "thread": [(message, members.get(message.sender_id) if message.sender_type == "agent" else None) for message in thread],
-            "timeline": selectors.conversation_timeline(conversation=conversation),
+            "timeline": [(event, events.describe(event)) for event in selectors.conversation_timeline(conversation=conversation)],
+            "time_zone": timezone.get_current_timezone_name(),
             "past_conversations": selectors.contact_conversations(contact=conversation.contact, exclude=conversation),
             "forms": forms,
             "canned_responses": list(CannedResponse.objects.values("short_code", "body")),

@@ -124,6 +124,10 @@ class ContactAdmin(admin.ModelAdmin):
     def masked_email(self, obj):
         return mask_email(obj.email)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.contact_business_fields_mark(contact=obj, fields=form.changed_data, attributes_before=form.initial.get("custom_attributes"))
+
 
 @admin.register(CSATResponse, site=desk_admin_site)
 class CSATResponseAdmin(admin.ModelAdmin):

@@ -140,20 +140,20 @@ class ConversationAssignApi(AgentApi):
         self.require_change("conversations.change_conversation")
         data = AssignInput(data=request.data)
         data.is_valid(raise_exception=True)
+        changes = {}  # a part left out of the request stays as it is; null clears it
         if "team_id" in data.validated_data:
             team_id = data.validated_data["team_id"]
-            team = None if team_id is None else Team.objects.filter(pk=team_id).first()
-            if team_id is not None and team is None:
+            changes["team"] = None if team_id is None else Team.objects.filter(pk=team_id).first()
+            if team_id is not None and changes["team"] is None:
                 raise ApplicationError("no such team", code="invalid", fields={"team_id": ["no such team"]})
-            conversation = services.conversation_team_set(conversation=conversation, team=team, by=self.actor())
         if "assignee_id" in data.validated_data:
             assignee_id = data.validated_data["assignee_id"]
-            assignee = None
+            changes["assignee"] = None
             if assignee_id is not None:
-                assignee = User.objects.filter(pk=assignee_id, memberships__account=self.account).first()
-                if assignee is None:
+                changes["assignee"] = User.objects.filter(pk=assignee_id, memberships__account=self.account).first()
+                if changes["assignee"] is None:
                     raise ApplicationError("no such member", code="invalid", fields={"assignee_id": ["not a member of this account"]})
-            conversation = services.conversation_assign(conversation=conversation, assignee=assignee, by=self.actor())
+        conversation = services.conversation_assignment_set(conversation=conversation, by=self.actor(), **changes)
         return Response(AgentConversationSerializer(Conversation.objects.select_related("contact").get(pk=conversation.pk)).data)
 
 
@@ -208,6 +208,9 @@ class ContactDetailApi(AgentApi):
         self.require_change("conversations.change_contact")
         data = AgentContactInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        contact = services.contact_update(contact=contact, **data.validated_data)
+        fields = dict(data.validated_data)
+        if "external_id" in fields and fields["external_id"] is None:
+            fields["clear_external_id"] = fields.pop("external_id") is None  # null removes it
+        contact = services.contact_update(contact=contact, **fields)
         return Response(ContactSerializer(contact).data)
 

@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 from rest_framework import serializers
 
+from config.errors import ApplicationError
 from conversations.models import Contact, Conversation, Message, Priority
+from conversations.services.contacts import custom_attributes_check
 
 MAX_MESSAGE_CHARS = 10000
-MAX_CUSTOM_ATTRIBUTES = 50
-
-
-def _reject_nul(value):
-    """PostgreSQL text and jsonb cannot hold NUL characters; refuse them at the edge."""
-    if "\x00" in json.dumps(value) or "\\u0000" in json.dumps(value):
-        raise serializers.ValidationError("must not contain NUL characters")
-    return value
 
 
 class CustomAttributesField(serializers.DictField):
+    """Custom attributes, checked against the limits the contacts service enforces for every
+    door (count, name and value length, total size, NUL)."""
+
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if len(value) > MAX_CUSTOM_ATTRIBUTES:
-            raise serializers.ValidationError(f"at most {MAX_CUSTOM_ATTRIBUTES} attributes")
-        for key, item in value.items():
-            if len(key) > 50:
-                raise serializers.ValidationError(f"attribute name {key[:20]!r}… is longer than 50 characters")
-            if not (item is None or isinstance(item, (str, int, float, bool))):
-                raise serializers.ValidationError(f"{key}: values are strings, numbers, booleans or null")
-            if isinstance(item, str) and len(item) > 500:
-                raise serializers.ValidationError(f"{key}: at most 500 characters")
-        return _reject_nul(value)
+        try:
+            return custom_attributes_check(value)
+        except ApplicationError as error:
+            raise serializers.ValidationError(error.message) from error
 
 
 # ----------------------------------------------------------------------------- output

@@ -31,8 +31,8 @@ from conversations.api.serializers import (
 )
 from conversations.api.throttling import WidgetAddressThrottle, WidgetSessionCreateThrottle, WidgetSessionThrottle
 from conversations.business_hours import BusinessHours
-from conversations.models import Conversation, Inbox, Message
-from conversations.widget import message_feedback_set, widget_session_open, widget_session_revoke
+from conversations.models import Conversation, Message
+from conversations.widget import message_feedback_set, widget_inbox_for_token, widget_session_open, widget_session_revoke
 
 PAGE_SIZE = 50
 VISIBLE_KINDS = [Message.Kind.TEXT]  # never notes, never internal activity
@@ -91,7 +91,7 @@ class SessionCreateApi(APIView):
     def post(self, request):
         data = SessionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        inbox = Inbox.objects.filter(widget_token=data.validated_data["widget_token"]).first()
+        inbox = widget_inbox_for_token(data.validated_data["widget_token"])
         if inbox is None:
             raise exceptions.AuthenticationFailed("unknown widget token")
         if not origin_allowed(inbox, request):
@@ -121,7 +121,7 @@ class ContactApi(WidgetApi):
     def patch(self, request):
         data = ContactUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        contact = services.contact_update(contact=self.session.contact, **data.validated_data)
+        contact = services.contact_update_by_customer(contact=self.session.contact, **data.validated_data)
         return Response(WidgetContactSerializer(contact).data)
 
 
@@ -231,7 +231,7 @@ class ConfigApi(APIView):
             inbox = request.auth.inbox
         else:
             token = request.query_params.get("widget_token", "")
-            inbox = Inbox.objects.filter(widget_token=token).first() if 0 < len(token) <= 64 else None
+            inbox = widget_inbox_for_token(token)
             if inbox is None:
                 raise exceptions.NotAuthenticated("send a session token or ?widget_token=")
             if not origin_allowed(inbox, request):

@@ -1,0 +1,200 @@
+"""Messages in and out: the customer opens a conversation or writes again; an agent or the AI
+replies; agents leave private notes.
+
+Timestamps kept here, and nowhere else:
+- `waiting_since`: set when the customer writes and nobody was waiting; cleared by a reply
+  (agent or AI) and by resolving; a reopen starts a new wait.
+- `first_response_at`: the first outgoing reply by an agent or the AI. Notes and activity do
+  not count, and a reopen does not reset it.
+- `last_activity_at`: any message or status change.
+
+Every customer message queues its follow-up work after commit (`followups.message_received`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+
+from config.errors import ApplicationError
+from conversations import events, followups
+from conversations.events import Actor
+from conversations.models import Contact, Conversation, Inbox, Message, Priority
+from conversations.services._common import Status, locked, now
+from conversations.services.assignment import assignee_apply, conversation_auto_assign
+from conversations.services.sla import breach_if_late, sla_apply
+from conversations.services.status import status_apply
+
+
+def _next_conversation_number() -> int:
+    # A sequence per tenant schema (migration 0002): numbers never repeat, even under concurrency.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('conversations_conversation_number_seq')")
+        return cursor.fetchone()[0]
+
+
+def _content_required(content: str, attachments, what: str = "a message") -> str:
+    content = (content or "").strip()
+    if not content and not attachments:
+        raise ApplicationError(f"{what} needs content", code="empty_message", fields={"content": ["required"]})
+    return content
+
+
+@transaction.atomic
+def conversation_open(
+    *,
+    inbox: Inbox,
+    contact: Contact,
+    content: str,
+    subject: str = "",
+    priority: int = Priority.NONE,
+    attachments: list | None = None,
+    idempotency_key: str | None = None,
+    at: datetime | None = None,
+) -> Conversation:
+    """A customer starts a conversation with their first message."""
+    if contact.blocked:
+        raise ApplicationError("this contact is blocked", code="contact_blocked")
+    content = _content_required(content, attachments)
+    moment = now(at)
+    conversation = Conversation.objects.create(
+        number=_next_conversation_number(),
+        inbox=inbox,
+        contact=contact,
+        subject=(subject or content.splitlines()[0] if content else subject)[:300],
+        status=Status.OPEN,
+        priority=priority,
+        team=inbox.default_team,
+        waiting_since=moment,
+        last_activity_at=moment,
+        created_at=moment,
+        resolution_clock_started_at=moment,
+        idempotency_key=idempotency_key,
+    )
+    events.conversation_opened(conversation, Actor.contact(contact), at=moment)
+    message = Message.objects.create(
+        conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
+        sender_id=contact.pk, content=content, attachments=attachments or [], idempotency_key=idempotency_key, created_at=moment,
+    )
+    sla_apply(conversation=conversation, policy=inbox.sla_policy)
+    if inbox.auto_assign and conversation_auto_assign(conversation=conversation, at=moment) is not None:
+        conversation.refresh_from_db()
+    followups.message_received(message)
+    followups.conversation_changed(conversation, at=moment)
+    return conversation
+
+
+def conversation_open_once(*, inbox: Inbox, contact: Contact, idempotency_key: str | None, **fields) -> tuple[Conversation, bool]:
+    """conversation_open that a retried request cannot repeat: the same contact and
+    Idempotency-Key return the first conversation, also when two retries race (the unique
+    (contact, idempotency_key) constraint decides). Returns (conversation, created)."""
+    if idempotency_key:
+        existing = Conversation.objects.filter(contact=contact, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    try:
+        return conversation_open(inbox=inbox, contact=contact, idempotency_key=idempotency_key, **fields), True
+    except IntegrityError:
+        winner = Conversation.objects.filter(contact=contact, idempotency_key=idempotency_key).first() if idempotency_key else None
+        if winner is None:
+            raise
+        return winner, False
+
+
+def message_add_incoming(
+    *,
+    conversation: Conversation,
+    content: str,
+    attachments: list | None = None,
+    idempotency_key: str | None = None,
+    at: datetime | None = None,
+) -> tuple[Message, bool]:
+    """The customer writes. Returns (message, created); a repeated idempotency key returns the
+    first message and writes nothing, also when two retries race."""
+    content = _content_required(content, attachments)
+    if idempotency_key:
+        existing = Message.objects.filter(conversation=conversation, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing, False
+    try:
+        with transaction.atomic():
+            message = _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # The concurrent retry won the unique (conversation, idempotency_key) race.
+        return Message.objects.get(conversation=conversation, idempotency_key=idempotency_key), False
+    return message, True
+
+
+def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> Message:
+    conversation = Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
+    if conversation.contact.blocked:
+        raise ApplicationError("this contact is blocked", code="contact_blocked")
+    message = Message.objects.create(
+        conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
+        sender_id=conversation.contact_id, content=content, attachments=attachments, idempotency_key=idempotency_key,
+        created_at=moment,
+    )
+    conversation.last_activity_at = moment
+    reopened = conversation.status != Status.OPEN
+    if reopened:
+        # A customer who writes again needs an answer: resolved, pending and snoozed reopen.
+        status_apply(conversation, Status.OPEN, Actor.contact(conversation.contact), moment)
+    if conversation.waiting_since is None:
+        conversation.waiting_since = moment
+    # The row is locked above, so no save here can lose a concurrent change. A reopen saves
+    # every field (status, clocks, SLA); the usual message on an open conversation moves two.
+    conversation.save(update_fields=None if reopened else ["last_activity_at", "waiting_since"])
+    followups.message_received(message)
+    return message
+
+
+@transaction.atomic
+def message_add_reply(
+    *, conversation: Conversation, content: str, author=None, by_ai: bool = False, attachments: list | None = None,
+    at: datetime | None = None,
+) -> Message:
+    """An agent (`author`) or the AI (`by_ai=True`) answers the customer."""
+    content = _content_required(content, attachments, "a reply")
+    if author is None and not by_ai:
+        raise ApplicationError("a reply needs an author", code="no_author")
+    moment = now(at)
+    conversation = locked(conversation)
+    message = Message.objects.create(
+        conversation=conversation, direction=Message.Direction.OUTGOING, kind=Message.Kind.TEXT,
+        sender_type=Message.SenderType.AI if by_ai else Message.SenderType.AGENT,
+        sender_id=None if by_ai else author.pk, content=content, attachments=attachments or [], created_at=moment,
+    )
+    conversation.last_activity_at = moment
+    conversation.waiting_since = None
+    fields = ["last_activity_at", "waiting_since"]
+    if conversation.first_response_at is None:
+        conversation.first_response_at = moment
+        fields.append("first_response_at")
+        if breach_if_late(conversation, target="first_response", moment=moment):
+            fields.append("first_response_breached")
+        # The first response is a reporting fact (time to first response).
+        followups.conversation_changed(conversation, at=moment)
+    if conversation.assignee_id is None and author is not None:
+        # Whoever answers an unassigned conversation takes it, as agents expect.
+        assignee_apply(conversation, author, Actor.agent(author), moment)
+        fields.append("assignee")
+    conversation.save(update_fields=fields)
+    return message
+
+
+@transaction.atomic
+def message_add_note(*, conversation: Conversation, content: str, author, at: datetime | None = None) -> Message:
+    """A private note between agents: never shown to the customer, never a response."""
+    content = (content or "").strip()
+    if not content:
+        raise ApplicationError("a note needs content", code="empty_message", fields={"content": ["required"]})
+    moment = now(at)
+    message = Message.objects.create(
+        conversation=conversation, direction=Message.Direction.OUTGOING, kind=Message.Kind.NOTE,
+        sender_type=Message.SenderType.AGENT, sender_id=author.pk, content=content, created_at=moment,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=moment)
+    return message
