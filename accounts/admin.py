@@ -8,17 +8,18 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.models import Account, Domain, Membership, User
 from accounts.sites import desk_admin_site, platform_admin_site
+from config.admin import HearthModelAdmin, HearthTabularInline
 
 __all__ = ["desk_admin_site", "platform_admin_site"]
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(HearthTabularInline):
     model = Domain
     extra = 0
     fields = ["domain", "is_primary"]
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(HearthTabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user", "account"]
@@ -26,7 +27,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Account, site=platform_admin_site)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(HearthModelAdmin):
     list_display = ["name", "schema_name", "plan", "timezone", "created_at"]
     list_filter = ["plan"]
     search_fields = ["name", "schema_name", "domains__domain"]
@@ -44,7 +45,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Domain, site=platform_admin_site)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(HearthModelAdmin):
     list_display = ["domain", "tenant", "is_primary"]
     list_select_related = ["tenant"]
     search_fields = ["domain", "tenant__name"]
@@ -52,7 +53,7 @@ class DomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership, site=platform_admin_site)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(HearthModelAdmin):
     list_display = ["user", "account", "role", "availability", "max_concurrent_conversations"]
     list_filter = ["role", "availability", "account"]
     list_select_related = ["user", "account"]
@@ -73,7 +74,7 @@ class HearthUserChangeForm(UserChangeForm):
 
 
 @admin.register(User, site=platform_admin_site)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(HearthModelAdmin, DjangoUserAdmin):
     form = HearthUserChangeForm
     add_form = HearthUserCreationForm
     list_display = ["email", "full_name", "is_superuser", "is_active", "last_login"]

@@ -20,6 +20,7 @@ from django.utils.timesince import timesince
 from accounts.access import membership_role
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
+from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
 from conversations import selectors, services
 from conversations.access import conversations_visible_to
@@ -75,7 +76,7 @@ class SLABreachedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Conversation, site=desk_admin_site)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(HearthModelAdmin):
     list_display = [
         "number_display", "subject_display", "contact_display", "inbox", "status_display", "priority_display",
         "assignee_display", "team", "waiting_display", "sla_display", "labels_display", "ai_category",
@@ -291,7 +292,7 @@ class ConversationAdmin(admin.ModelAdmin):
             "conversation": conversation,
             "thread": [(message, members.get(message.sender_id) if message.sender_type == "agent" else None) for message in thread],
             "timeline": selectors.conversation_timeline(conversation=conversation),
-            "past_conversations": selectors.contact_conversations(contact=conversation.contact, exclude=conversation),
+            "past_conversations": selectors.contact_conversations(contact=conversation.contact, user=request.user, account=request.tenant, exclude=conversation),
             "forms": forms,
             "canned_responses": list(CannedResponse.objects.values("short_code", "body")),
             "can_change": self.has_change_permission(request, conversation),

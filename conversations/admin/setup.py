@@ -12,6 +12,7 @@ from accounts.models import Membership
 from accounts.selectors import account_members
 from accounts.services import membership_invite
 from accounts.sites import desk_admin_site
+from config.admin import HearthModelAdmin, HearthTabularInline
 from config.errors import ApplicationError
 from conversations import services
 from conversations.models import (
@@ -36,7 +37,7 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}•••@{domain}"
 
 
-class TeamMemberInline(admin.TabularInline):
+class TeamMemberInline(HearthTabularInline):
     model = TeamMember
     extra = 1
 
@@ -47,7 +48,7 @@ class TeamMemberInline(admin.TabularInline):
 
 
 @admin.register(Team, site=desk_admin_site)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(HearthModelAdmin):
     list_display = ["name", "auto_assign", "strategy", "member_count"]
     search_fields = ["name"]
     inlines = [TeamMemberInline]
@@ -63,7 +64,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Inbox, site=desk_admin_site)
-class InboxAdmin(admin.ModelAdmin):
+class InboxAdmin(HearthModelAdmin):
     list_display = ["name", "channel", "default_team", "sla_policy", "auto_assign", "ai_auto_reply"]
     list_filter = ["channel"]
     list_select_related = ["default_team", "sla_policy"]
@@ -85,26 +86,26 @@ class InboxAdmin(admin.ModelAdmin):
         self.message_user(request, f"Rotated the widget token of {queryset.count()} inbox(es).", messages.SUCCESS)
 
 
-class SLATargetInline(admin.TabularInline):
+class SLATargetInline(HearthTabularInline):
     model = SLATarget
     extra = 0
 
 
 @admin.register(SLAPolicy, site=desk_admin_site)
-class SLAPolicyAdmin(admin.ModelAdmin):
+class SLAPolicyAdmin(HearthModelAdmin):
     list_display = ["name", "business_hours_only"]
     search_fields = ["name"]
     inlines = [SLATargetInline]
 
 
 @admin.register(Label, site=desk_admin_site)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(HearthModelAdmin):
     list_display = ["name", "description", "color"]
     search_fields = ["name"]
 
 
 @admin.register(CannedResponse, site=desk_admin_site)
-class CannedResponseAdmin(admin.ModelAdmin):
+class CannedResponseAdmin(HearthModelAdmin):
     list_display = ["short_code", "body_start"]
     search_fields = ["short_code", "body"]
 
@@ -114,7 +115,8 @@ class CannedResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact, site=desk_admin_site)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(HearthModelAdmin):
+    conversation_path = "conversations"  # seen through its conversations (conversations/access.py)
     list_display = ["__str__", "masked_email", "phone", "external_id", "blocked", "created_at"]
     list_filter = ["blocked"]
     search_fields = ["name", "email", "external_id"]
@@ -126,7 +128,8 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(CSATResponse, site=desk_admin_site)
-class CSATResponseAdmin(admin.ModelAdmin):
+class CSATResponseAdmin(HearthModelAdmin):
+    conversation_path = "conversation"
     list_display = ["conversation", "rating", "comment", "created_at"]
     list_filter = ["rating"]
     list_select_related = ["conversation"]
@@ -139,8 +142,10 @@ class CSATResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversationEvent, site=desk_admin_site)
-class ConversationEventAdmin(admin.ModelAdmin):
-    """The audit trail: every change to every conversation, read-only."""
+class ConversationEventAdmin(HearthModelAdmin):
+    """The audit trail: every change to the conversations the user may see, read-only."""
+
+    conversation_path = "conversation"
 
     list_display = ["created_at", "conversation", "actor_type", "actor_name", "action", "field", "old_value", "new_value"]
     list_filter = ["action", "actor_type"]
@@ -177,7 +182,7 @@ class MemberAddForm(forms.ModelForm):
 
 
 @admin.register(Membership, site=desk_admin_site)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(HearthModelAdmin):
     """The people of this account (their logins are global; their role here is not)."""
 
     list_display = ["member_email", "member_name", "role", "availability", "max_concurrent_conversations"]
