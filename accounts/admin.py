@@ -1,4 +1,5 @@
-"""The platform admin (public host): accounts, their domains, users and memberships."""
+"""The platform admin (public host): accounts, their domains, users, memberships and API
+tokens. (Each tenant's desk registers the account's people in accounts/desk_admin.py.)"""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import Account, Domain, Membership, User
+from accounts import desk_admin  # noqa: F401  (registers members, invitations, tokens on the desk)
+from accounts.models import Account, ApiToken, Domain, Membership, User
 from accounts.sites import desk_admin_site, platform_admin_site
 from config.admin import HearthModelAdmin, HearthTabularInline
 
@@ -93,3 +95,19 @@ class UserAdmin(HearthModelAdmin, DjangoUserAdmin):
         (None, {"classes": ["wide"], "fields": ["email", "full_name", "usable_password", "password1", "password2"]}),
     ]
     inlines = [MembershipInline]
+
+
+@admin.register(ApiToken, site=platform_admin_site)
+class ApiTokenAdmin(HearthModelAdmin):
+    """Operators see keys by name and prefix and may revoke one (set revoked_at); the hash
+    of a key is never shown, and keys are made by `manage.py create_api_token`."""
+
+    list_display = ["name", "prefix", "user", "account", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["account"]
+    list_select_related = ["user", "account"]
+    search_fields = ["name", "prefix", "user__email", "account__schema_name"]
+    fields = ["name", "prefix", "user", "account", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["name", "prefix", "user", "account", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -35,6 +35,8 @@ from conversations.models import (
     SLATarget,
     Team,
     TeamMember,
+    WidgetSession,
+    new_hmac_secret,
     new_widget_token,
 )
 
@@ -538,4 +540,16 @@ def inbox_widget_token_rotate(*, inbox: Inbox) -> Inbox:
     """A new widget token; sites embedding the old one stop reaching this inbox."""
     inbox.widget_token = new_widget_token()
     inbox.save(update_fields=["widget_token"])
+    return inbox
+
+
+@transaction.atomic
+def inbox_hmac_secret_rotate(*, inbox: Inbox) -> Inbox:
+    """A new HMAC secret for signing customer identifiers. Sessions bound to a customer
+    through the old secret end now: whoever held a leaked secret could have signed any
+    identity, so those bindings are no longer proof of who the customer is."""
+    inbox = Inbox.objects.select_for_update().get(pk=inbox.pk)
+    inbox.hmac_secret = new_hmac_secret()
+    inbox.save(update_fields=["hmac_secret"])
+    WidgetSession.objects.filter(inbox=inbox, identified=True, revoked_at__isnull=True).update(revoked_at=timezone.now())
     return inbox
