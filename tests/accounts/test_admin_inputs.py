@@ -57,6 +57,16 @@ def test_a_broken_regex_or_nul_is_a_400_never_a_500(path, alpha, owner_client):
         assert b"cannot" in response.content or b"NUL" in response.content or b"at most" in response.content
 
 
+@pytest.mark.parametrize("query", [
+    {"term": "\x00", "app_label": "conversations", "model_name": "conversation", "field_name": "contact"},
+    {"term": "a\x00", "app_label": "conversations", "model_name": "message", "field_name": "conversation"},
+    {"term": "x" * 300, "app_label": "conversations", "model_name": "conversation", "field_name": "contact"},
+])
+def test_autocomplete_refuses_nul_and_overlong_terms_with_a_400(query, alpha, owner_client):
+    response = owner_client.get("/admin/autocomplete/", query)
+    assert response.status_code == 400 and "error" in response.json()
+
+
 def test_declared_filters_search_ordering_and_paging_still_work(alpha, owner_client):
     with tenant_context(alpha):
         ContactFactory(name="Blocked Betty", blocked=True)
