@@ -114,8 +114,31 @@ class ConversationScoped:
         return rows_visible_to(request.user, account=request.tenant, queryset=queryset, conversation_path=self.conversation_path)
 
 
+def _check_conversation_path(model_admin) -> list:
+    """A model that holds conversation data must say how it reaches its conversation, or
+    its admin would show every team's rows (`manage.py check` fails until it does)."""
+    from django.core import checks
+
+    from conversations.models import Contact, Conversation, Message
+
+    holds_conversation_data = model_admin.model in (Conversation, Contact, Message) or any(
+        field.is_relation and field.concrete and field.related_model in (Conversation, Message)
+        for field in model_admin.model._meta.get_fields()
+    )
+    if holds_conversation_data and model_admin.conversation_path is None and "get_queryset" not in type(model_admin).__dict__:
+        return [checks.Error(
+            f"{type(model_admin).__name__} shows conversation data but declares no conversation_path",
+            hint='Set conversation_path (e.g. "conversation") so only visible conversations show.',
+            obj=type(model_admin), id="hearth.E001",
+        )]
+    return []
+
+
 class HearthModelAdmin(ConversationScoped, admin.ModelAdmin):
     formfield_overrides = FORMFIELD_OVERRIDES
+
+    def check(self, **kwargs):
+        return [*super().check(**kwargs), *_check_conversation_path(self)]
 
     def declared_query_parameters(self, request) -> set[str]:
         parameters = set(CHANGELIST_PARAMETERS)

@@ -39,7 +39,8 @@ def invite(alpha_client, django_capture_on_commit_callbacks):
     def make(email, role="agent"):
         with django_capture_on_commit_callbacks() as callbacks:
             response = alpha_client.post(f"{INVITE}add/", {"email": email, "role": role}, follow=True)
-        assert len(callbacks) == 1
+        assert len(callbacks) == 1  # the e-mail task, queued for after commit
+        assert mail.outbox == []  # nothing is sent before the invitation is committed
         invitation = Invitation.objects.get(email=email.lower(), accepted_at__isnull=True, revoked_at__isnull=True)
         return response, invitation
 

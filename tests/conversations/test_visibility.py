@@ -173,3 +173,21 @@ def test_an_agent_of_team_a_never_sees_team_b_through_the_agents_api(teams, alph
     teams["b_contact"].refresh_from_db()
     assert teams["b_contact"].name == "Mkbcontact Quill"
     assert not Conversation.objects.filter(pk__in=[c.pk for c in b_conversations], status=Conversation.Status.RESOLVED).exclude(pk=b_conversations[0].pk).exists()
+
+
+def test_an_admin_of_conversation_data_without_a_path_fails_the_system_check():
+    from accounts.sites import DeskAdminSite
+    from config.admin import HearthModelAdmin
+    from conversations.models import ConversationEvent, CSATResponse, Label
+
+    class Forgetful(HearthModelAdmin):
+        pass
+
+    class Scoped(HearthModelAdmin):
+        conversation_path = "conversation"
+
+    site = DeskAdminSite(name="check")
+    assert [error.id for error in Forgetful(ConversationEvent, site).check()] == ["hearth.E001"]
+    assert [error.id for error in Forgetful(CSATResponse, site).check()] == ["hearth.E001"]
+    assert Scoped(CSATResponse, site).check() == []
+    assert Forgetful(Label, site).check() == []  # setup data: no conversation in it
