@@ -37,6 +37,7 @@ def invite(alpha_client, django_capture_on_commit_callbacks):
     callback) and run here in-process, its mail landing in Django's locmem outbox."""
 
     def make(email, role="agent"):
+        mail.outbox.clear()
         with django_capture_on_commit_callbacks() as callbacks:
             response = alpha_client.post(f"{INVITE}add/", {"email": email, "role": role}, follow=True)
         assert len(callbacks) == 1  # the e-mail task, queued for after commit
