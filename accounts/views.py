@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import login
+from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -14,6 +15,7 @@ from accounts.selectors import invitation_by_token
 from accounts.services import invitation_accept_as_existing, invitation_accept_as_new
 from config.errors import ApplicationError
 
+MAX_ATTEMPTS = 10
 CLOSED = {
     None: (404, "This invitation link is not valid", "Check that you opened the whole link from the e-mail, or ask for a new invitation."),
     Invitation.Status.ACCEPTED: (410, "This invitation has already been used", "Sign in with your e-mail address and password."),
@@ -38,6 +40,14 @@ class ExistingLoginForm(forms.Form):
     password = forms.CharField(label="Your Hearth password", widget=forms.PasswordInput, max_length=200)
 
 
+def _too_many_attempts(invitation) -> bool:
+    """A link that reaches an existing login must not become a way to guess its password:
+    at most MAX_ATTEMPTS posts per invitation an hour."""
+    key = f"invitation-attempts:{invitation.pk}"
+    cache.add(key, 0, timeout=3600)
+    return cache.incr(key) > MAX_ATTEMPTS
+
+
 @never_cache
 @sensitive_post_parameters("password", "password1", "password2")
 def invitation_accept(request, token: str):
@@ -52,6 +62,10 @@ def invitation_accept(request, token: str):
     # Only the holder of the link (the mailbox's owner) learns whether the address has a login.
     has_login = User.objects.filter(email__iexact=invitation.email).exists()
     form = (ExistingLoginForm if has_login else NewLoginForm)(request.POST or None)
+    if request.method == "POST" and _too_many_attempts(invitation):
+        return render(request, "accounts/invitation_closed.html", {
+            "title": "Too many attempts", "hint": "Wait an hour, or ask the person who invited you to send the invitation again.",
+        }, status=429)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -101,6 +101,16 @@ def test_someone_with_a_login_elsewhere_must_sign_in_with_their_password(owner, 
     assert outsider.check_password(PASSWORD) and outsider.full_name == "Bartholomew Outsider"  # their login is untouched
 
 
+def test_password_guesses_through_a_link_are_limited(owner, invite, outsider, alpha, client):
+    _, invitation = invite(outsider.email)
+    link = send(invitation)
+    for _ in range(10):
+        assert client.post(link, {"password": "guess"}, HTTP_HOST="alpha.localhost").status_code == 200
+    blocked = client.post(link, {"password": PASSWORD}, HTTP_HOST="alpha.localhost")
+    assert blocked.status_code == 429 and b"Too many attempts" in blocked.content
+    assert not Membership.objects.filter(account=alpha, user=outsider).exists()
+
+
 def test_inviting_an_address_of_another_tenant_answers_exactly_as_a_new_address(owner, invite, outsider, alpha_client):
     known, _ = invite(outsider.email)
     unknown, _ = invite("nobody-yet@elsewhere.example")
