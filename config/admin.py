@@ -52,8 +52,6 @@ def _json_problem(value, *, max_depth: int) -> str | None:
 class SafeJSONFormField(forms.JSONField):
     """Django's JSON form field, bounded: a form error instead of a 500 for any input."""
 
-    default_error_messages = {"unsafe": "%(problem)s"}
-
     def to_python(self, value):
         if isinstance(value, str):
             if len(value.encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
