@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import get_script_prefix, reverse
+from django.utils import timezone
 
 from accounts.models import ApiToken, Invitation, Membership
 from accounts.services import api_token_revoke, invitation_create, invitation_resend, invitation_revoke
@@ -78,8 +79,6 @@ class InvitationStatusFilter(admin.SimpleListFilter):
         return Invitation.Status.choices
 
     def queryset(self, request, queryset):
-        from django.utils import timezone
-
         now = timezone.now()
         open_ = queryset.filter(accepted_at__isnull=True, revoked_at__isnull=True)
         return {
