@@ -20,12 +20,20 @@ VIEW = frozenset({"view"})
 EDIT = frozenset({"view", "add", "change"})
 TENANT_DATA_APPS = ("conversations", "ai", "kb", "analytics")
 
+# Owners and admins manage members and invitations, and revoke (change) API tokens; tokens
+# are made by `manage.py create_api_token`, never from a web form.
+ACCOUNT_PEOPLE = {
+    "accounts.membership": ALL,
+    "accounts.invitation": ALL,
+    "accounts.apitoken": frozenset({"view", "change"}),
+}
+
 # Actions each role may take, by "app_label.model" or "app_label.*" (the model rule wins).
 # Owners and admins run the account; managers run the work (not its setup: inboxes, teams,
 # SLA policies, members); agents work conversations and contacts.
 ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
-    Role.OWNER: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, "accounts.membership": ALL},
-    Role.ADMIN: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, "accounts.membership": ALL},
+    Role.OWNER: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, **ACCOUNT_PEOPLE},
+    Role.ADMIN: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, **ACCOUNT_PEOPLE},
     Role.MANAGER: {
         **{f"{app}.*": EDIT for app in TENANT_DATA_APPS},
         "analytics.*": VIEW,
@@ -75,6 +83,14 @@ def membership_role(user, *, account) -> str | None:
             Membership.objects.filter(user_id=user.pk, account_id=account.pk).values_list("role", flat=True).first()
         )
     return roles[account.pk]
+
+
+# Who may see an inbox's HMAC secret (once), the account's API tokens and pending invitations.
+RUNS_THE_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN})
+
+
+def user_runs_account(user, *, account) -> bool:
+    return membership_role(user, account=account) in RUNS_THE_ACCOUNT
 
 
 def user_can_use_admin(user, *, account) -> bool:

@@ -1,4 +1,5 @@
-"""The platform admin (public host): accounts, their domains, users and memberships."""
+"""The platform admin (public host): accounts, their domains, users, memberships and API
+tokens. (Each tenant's desk registers the account's people in accounts/desk_admin.py.)"""
 
 from __future__ import annotations
 
@@ -6,19 +7,21 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import Account, Domain, Membership, User
+from accounts import desk_admin  # noqa: F401  (registers members, invitations, tokens on the desk)
+from accounts.models import Account, ApiToken, Domain, Membership, User
 from accounts.sites import desk_admin_site, platform_admin_site
+from config.admin import HearthModelAdmin, HearthTabularInline
 
 __all__ = ["desk_admin_site", "platform_admin_site"]
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(HearthTabularInline):
     model = Domain
     extra = 0
     fields = ["domain", "is_primary"]
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(HearthTabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user", "account"]
@@ -26,7 +29,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Account, site=platform_admin_site)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(HearthModelAdmin):
     list_display = ["name", "schema_name", "plan", "timezone", "created_at"]
     list_filter = ["plan"]
     search_fields = ["name", "schema_name", "domains__domain"]
@@ -44,7 +47,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Domain, site=platform_admin_site)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(HearthModelAdmin):
     list_display = ["domain", "tenant", "is_primary"]
     list_select_related = ["tenant"]
     search_fields = ["domain", "tenant__name"]
@@ -52,7 +55,7 @@ class DomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership, site=platform_admin_site)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(HearthModelAdmin):
     list_display = ["user", "account", "role", "availability", "max_concurrent_conversations"]
     list_filter = ["role", "availability", "account"]
     list_select_related = ["user", "account"]
@@ -73,7 +76,7 @@ class HearthUserChangeForm(UserChangeForm):
 
 
 @admin.register(User, site=platform_admin_site)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(HearthModelAdmin, DjangoUserAdmin):
     form = HearthUserChangeForm
     add_form = HearthUserCreationForm
     list_display = ["email", "full_name", "is_superuser", "is_active", "last_login"]
@@ -92,3 +95,19 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ["wide"], "fields": ["email", "full_name", "usable_password", "password1", "password2"]}),
     ]
     inlines = [MembershipInline]
+
+
+@admin.register(ApiToken, site=platform_admin_site)
+class ApiTokenAdmin(HearthModelAdmin):
+    """Operators see keys by name and prefix and may revoke one (set revoked_at); the hash
+    of a key is never shown, and keys are made by `manage.py create_api_token`."""
+
+    list_display = ["name", "prefix", "user", "account", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["account"]
+    list_select_related = ["user", "account"]
+    search_fields = ["name", "prefix", "user__email", "account__schema_name"]
+    fields = ["name", "prefix", "user", "account", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["name", "prefix", "user", "account", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False

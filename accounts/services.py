@@ -1,19 +1,23 @@
-"""Writes on platform records: accounts (with their schema), users and memberships."""
+"""Writes on platform records: accounts (with their schema), users, memberships, invitations
+and API tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_exists
 
-from accounts.models import Account, ApiToken, Domain, Membership, User, validate_timezone
+from accounts.models import Account, ApiToken, Domain, Invitation, Membership, User, validate_timezone
 from accounts.validators import validate_account_slug
 from config.errors import ApplicationError
 
@@ -122,38 +126,6 @@ def public_account_ensure(*, domains: list[str]) -> Account:
     return account
 
 
-def membership_invite(
-    *, account: Account, email: str, full_name: str = "", role: str = Membership.Role.AGENT, password: str | None = None,
-    availability: str = Membership.Availability.OFFLINE, max_concurrent_conversations: int = 10,
-) -> tuple[Membership, str | None]:
-    """Add a person to the account by email: an existing login is reused (and keeps its
-    password), a new one is created with the given password or a generated one, returned once."""
-    email = User.objects.normalize_email((email or "").strip()).lower()
-    try:
-        validate_email(email)
-    except ValidationError as error:
-        raise ApplicationError(f"{email!r} is not a valid email address", code="invalid_email", fields={"email": error.messages}) from error
-    if role not in Membership.Role.values:
-        raise ApplicationError(f"role {role!r} is not one of {', '.join(Membership.Role.values)}", code="invalid_role")
-    user = User.objects.filter(email__iexact=email).first()
-    generated = None
-    with transaction.atomic():
-        if user is None:
-            if not password:
-                generated = password = secrets.token_urlsafe(12)
-            try:
-                validate_password(password, user=User(email=email))
-            except ValidationError as error:
-                raise ApplicationError(_messages(error), code="weak_password", fields={"password": error.messages}) from error
-            user = User.objects.create_user(email, password, full_name=full_name.strip())
-        if Membership.objects.filter(account=account, user=user).exists():
-            raise ApplicationError(f"{email} is already a member of {account.name}", code="already_member")
-        membership = Membership.objects.create(
-            account=account, user=user, role=role, availability=availability, max_concurrent_conversations=max_concurrent_conversations
-        )
-    return membership, generated
-
-
 def api_token_create(*, user: User, account: Account, name: str) -> tuple[ApiToken, str]:
     """A new agents'-API key for the user in the account; the key is returned once, only its
     hash is kept."""
@@ -175,3 +147,147 @@ def membership_availability_set(*, membership: Membership, availability: str) ->
     Membership.objects.filter(pk=membership.pk).update(availability=availability)
     membership.availability = availability
     return membership
+
+
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """The key stops working at once; the row stays as the record of what it was."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=token.revoked_at)
+    return token
+
+
+# ----------------------------------------------------------------------------- invitations
+
+INVITATION_TTL = timedelta(days=7)
+
+
+def invitation_create(*, account: Account, email: str, role: str, invited_by: User, base_url: str) -> Invitation:
+    """Invite an address to the account; the e-mail with its link goes out after commit.
+
+    Nothing here looks at logins: the caller's answer must be the same for an address that
+    has a login in another account and for one never seen, so no outside person is revealed.
+    An address with an open invitation gets it again (new link, new expiry, the new role).
+    """
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError as error:
+        raise ApplicationError(f"{email!r} is not a valid email address", code="invalid_email", fields={"email": error.messages}) from error
+    if role not in Membership.Role.values:
+        raise ApplicationError(f"role {role!r} is not one of {', '.join(Membership.Role.values)}", code="invalid_role")
+    if account.schema_name == get_public_schema_name():
+        raise ApplicationError("the platform account has no members; use is_superuser", code="public_account")
+    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
+        # Only this account's own members are looked at: the inviter can see them anyway.
+        raise ApplicationError(f"{email} is already a member of this account", code="already_member", fields={"email": ["already a member"]})
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().filter(
+            account=account, email=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).first()
+        if invitation is None:
+            try:
+                with transaction.atomic():
+                    invitation = Invitation.objects.create(
+                        account=account, email=email, role=role, invited_by=invited_by, expires_at=timezone.now() + INVITATION_TTL
+                    )
+            except IntegrityError:  # the same address invited at the same moment: one invitation
+                invitation = Invitation.objects.select_for_update().get(
+                    account=account, email=email, accepted_at__isnull=True, revoked_at__isnull=True
+                )
+        invitation.role, invitation.invited_by = role, invited_by
+        invitation.expires_at = timezone.now() + INVITATION_TTL
+        invitation.save(update_fields=["role", "invited_by", "expires_at"])
+        _invitation_send_after_commit(invitation=invitation, base_url=base_url)
+    return invitation
+
+
+def invitation_resend(*, invitation: Invitation, base_url: str) -> Invitation:
+    """A new link (the old one stops working) and a fresh expiry, for an open invitation."""
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise ApplicationError("only an open invitation can be sent again", code="not_open")
+    with transaction.atomic():
+        invitation.expires_at = timezone.now() + INVITATION_TTL
+        Invitation.objects.filter(pk=invitation.pk).update(expires_at=invitation.expires_at)
+        _invitation_send_after_commit(invitation=invitation, base_url=base_url)
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True).update(revoked_at=invitation.revoked_at)
+    return invitation
+
+
+def _invitation_send_after_commit(*, invitation: Invitation, base_url: str) -> None:
+    from accounts.tasks import invitation_send
+
+    invitation_id = invitation.pk
+    transaction.on_commit(lambda: invitation_send.delay(invitation_id=invitation_id, base_url=base_url))
+
+
+def invitation_email_send(*, invitation: Invitation, base_url: str) -> str | None:
+    """Make the invitation's one-time link and e-mail it; returns the link, or None when the
+    invitation is no longer open (revoked or accepted while the task waited).
+
+    The token is made here, in the worker, so it never travels through the broker; each
+    sending replaces the previous token, so only the newest link works.
+    """
+    if invitation.status != Invitation.Status.PENDING:
+        return None
+    token = secrets.token_urlsafe(32)
+    Invitation.objects.filter(pk=invitation.pk).update(token_hash=invitation_token_hash(token), sent_at=timezone.now())
+    link = f"{base_url.rstrip('/')}/invite/{token}/"
+    inviter = invitation.invited_by.get_full_name() if invitation.invited_by_id else "Someone"
+    send_mail(
+        subject=f"You are invited to {invitation.account.name} on Hearth",
+        message=(
+            f"{inviter} invited you to join {invitation.account.name} on Hearth as {invitation.get_role_display().lower()}.\n\n"
+            f"Open this link to accept (it works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC):\n{link}\n\n"
+            "If you did not expect this, ignore this e-mail."
+        ),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+    return link
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.status != Invitation.Status.PENDING:
+        raise ApplicationError("this invitation is no longer open", code="not_open")
+    membership, _ = Membership.objects.get_or_create(user=user, account=locked.account, defaults={"role": locked.role})
+    locked.accepted_at = timezone.now()
+    locked.save(update_fields=["accepted_at"])
+    invitation.accepted_at = locked.accepted_at
+    return membership
+
+
+@transaction.atomic
+def invitation_accept_as_new(*, invitation: Invitation, full_name: str, password: str) -> Membership:
+    """A person without a login: their login is made with this name and password, and joins."""
+    full_name = (full_name or "").strip()
+    if not full_name:
+        raise ApplicationError("tell us your name", code="invalid_name", fields={"full_name": ["required"]})
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise ApplicationError("this address already has a login: sign in with its password", code="login_exists")
+    try:
+        validate_password(password, user=User(email=invitation.email, full_name=full_name))
+    except ValidationError as error:
+        raise ApplicationError(_messages(error), code="weak_password", fields={"password": error.messages}) from error
+    user = User.objects.create_user(invitation.email, password, full_name=full_name[:200])
+    return _invitation_accept(invitation=invitation, user=user)
+
+
+@transaction.atomic
+def invitation_accept_as_existing(*, invitation: Invitation, password: str) -> tuple[Membership, User]:
+    """A person who already has a login proves it with their password, and joins."""
+    user = User.objects.filter(email__iexact=invitation.email, is_active=True).first()
+    if user is None or not user.check_password(password):
+        raise ApplicationError("that password is not right for this address", code="wrong_password", fields={"password": ["wrong"]})
+    return _invitation_accept(invitation=invitation, user=user), user

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -38,7 +38,23 @@ class PlatformLoginForm(DeskLoginForm):
     }
 
 
-class DeskAdminSite(AdminSite):
+class HearthAdminSite(AdminSite):
+    """What both sites share: the autocomplete endpoint refuses what PostgreSQL would (a NUL)
+    and searches of unbounded length, with a 400 instead of a 500. (Changelists do the same
+    in config.admin.HearthModelAdmin.)"""
+
+    MAX_TERM_LENGTH = 200
+
+    def autocomplete_view(self, request):
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return JsonResponse({"error": "The request contains a NUL character."}, status=400)
+        if len(request.GET.get("term", "")) > self.MAX_TERM_LENGTH:
+            return JsonResponse({"error": f"Search for at most {self.MAX_TERM_LENGTH} characters."}, status=400)
+        return super().autocomplete_view(request)
+
+
+class DeskAdminSite(HearthAdminSite):
     """The back office of one tenant; only that tenant's schema is visible through it."""
 
     login_form = DeskLoginForm
@@ -78,7 +94,7 @@ class DeskAdminSite(AdminSite):
         return HttpResponseRedirect(target)
 
 
-class PlatformAdminSite(AdminSite):
+class PlatformAdminSite(HearthAdminSite):
     login_form = PlatformLoginForm
     site_header = "Hearth platform"
     site_title = "Hearth platform"

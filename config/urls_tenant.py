@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.admin import desk_admin_site
+from accounts.views import invitation_accept
 from conversations.api.urls import agent_urlpatterns, widget_urlpatterns
 from config.api import api_not_found
 from conversations.views import demo_widget
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("widget/demo/", demo_widget, name="widget-demo"),
+    path("invite/<str:token>/", invitation_accept, name="invitation-accept"),
     # Unknown API URLs answer in the API's error shape, with DEBUG on or off.
     re_path(r"^api/", api_not_found),
 ]

@@ -49,8 +49,9 @@ def conversation_timeline(*, conversation: Conversation) -> QuerySet[Conversatio
     return ConversationEvent.objects.filter(conversation=conversation).order_by("created_at", "id")
 
 
-def contact_conversations(*, contact: Contact, exclude: Conversation | None = None, limit: int = 10):
-    conversations = Conversation.objects.filter(contact=contact).order_by("-created_at")
+def contact_conversations(*, contact: Contact, user, account, exclude: Conversation | None = None, limit: int = 10):
+    """The contact's other conversations that the user may see (an agent: their teams' only)."""
+    conversations = conversations_visible_to(user, account=account).filter(contact=contact).order_by("-created_at")
     if exclude is not None:
         conversations = conversations.exclude(pk=exclude.pk)
     return conversations[:limit]

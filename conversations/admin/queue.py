@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.access import membership_role
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
+from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
 from conversations import events, selectors, services
 from conversations.access import conversations_visible_to
@@ -107,7 +108,7 @@ class SLABreachedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Conversation, site=desk_admin_site)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(HearthModelAdmin):
     list_display = [
         "number_display", "subject_display", "contact_display", "inbox", "status_display", "priority_display",
         "assignee_display", "team", "waiting_display", "last_activity_display", "sla_display", "labels_display", "ai_category",
@@ -336,7 +337,7 @@ class ConversationAdmin(admin.ModelAdmin):
             "thread": [(message, members.get(message.sender_id) if message.sender_type == "agent" else None) for message in thread],
             "timeline": [(event, events.describe(event)) for event in selectors.conversation_timeline(conversation=conversation)],
             "time_zone": timezone.get_current_timezone_name(),
-            "past_conversations": selectors.contact_conversations(contact=conversation.contact, exclude=conversation),
+            "past_conversations": selectors.contact_conversations(contact=conversation.contact, user=request.user, account=request.tenant, exclude=conversation),
             "forms": forms,
             "canned_responses": list(CannedResponse.objects.values("short_code", "body")),
             "can_change": self.has_change_permission(request, conversation),

@@ -1,18 +1,17 @@
 """The account's setup in the desk: inboxes, teams, SLA policies, labels, canned responses,
-contacts, CSAT, the audit trail and the members. Role rules (accounts.access) decide who may
-change what: only admins and owners manage inboxes, teams, SLA policies and members."""
+contacts, CSAT and the audit trail (members, invitations and API tokens: accounts/desk_admin.py).
+Role rules (accounts.access) decide who may change what: only admins and owners manage
+inboxes, teams and SLA policies."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
-from accounts.models import Membership
+from accounts.access import user_runs_account
 from accounts.selectors import account_members
-from accounts.services import membership_invite
 from accounts.sites import desk_admin_site
-from config.errors import ApplicationError
+from config.admin import HearthModelAdmin, HearthTabularInline
 from conversations import services
 from conversations.models import (
     CannedResponse,
@@ -36,7 +35,7 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}•••@{domain}"
 
 
-class TeamMemberInline(admin.TabularInline):
+class TeamMemberInline(HearthTabularInline):
     model = TeamMember
     extra = 1
 
@@ -47,7 +46,7 @@ class TeamMemberInline(admin.TabularInline):
 
 
 @admin.register(Team, site=desk_admin_site)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(HearthModelAdmin):
     list_display = ["name", "auto_assign", "strategy", "member_count"]
     search_fields = ["name"]
     inlines = [TeamMemberInline]
@@ -62,21 +61,53 @@ class TeamAdmin(admin.ModelAdmin):
         return obj.member_total
 
 
+def mask_secret(value: str) -> str:
+    """`••••3f2a`: enough to tell two secrets apart, nothing to sign with."""
+    return f"••••{value[-4:]}" if value else "—"
+
+
 @admin.register(Inbox, site=desk_admin_site)
-class InboxAdmin(admin.ModelAdmin):
+class InboxAdmin(HearthModelAdmin):
+    """Inboxes. The HMAC secret is shown once, to an owner or admin, when it is made or
+    rotated (an admin message), and masked on every page after; managers see the widget
+    token masked too."""
+
     list_display = ["name", "channel", "default_team", "sla_policy", "auto_assign", "ai_auto_reply"]
     list_filter = ["channel"]
     list_select_related = ["default_team", "sla_policy"]
     search_fields = ["name"]
-    readonly_fields = ["widget_token", "hmac_secret", "created_at"]
-    actions = ["rotate_widget_token"]
-    fieldsets = [
-        (None, {"fields": ["name", "channel", "greeting"]}),
-        ("Routing", {"fields": ["default_team", "auto_assign", "sla_policy"]}),
-        ("Hours", {"fields": ["timezone", "business_hours"]}),
-        ("AI", {"fields": ["ai_auto_reply", "ai_confidence_threshold"]}),
-        ("Widget", {"fields": ["allowed_origins", "widget_token", "hmac_secret", "created_at"]}),
-    ]
+    readonly_fields = ["widget_token", "widget_token_masked", "hmac_secret_masked", "created_at"]
+    actions = ["rotate_widget_token", "rotate_hmac_secret"]
+
+    def get_fieldsets(self, request, obj=None):
+        token = "widget_token" if user_runs_account(request.user, account=request.tenant) else "widget_token_masked"
+        return [
+            (None, {"fields": ["name", "channel", "greeting"]}),
+            ("Routing", {"fields": ["default_team", "auto_assign", "sla_policy"]}),
+            ("Hours", {"fields": ["timezone", "business_hours"]}),
+            ("AI", {"fields": ["ai_auto_reply", "ai_confidence_threshold"]}),
+            ("Widget", {"fields": ["allowed_origins", token, "hmac_secret_masked", "created_at"]}),
+        ]
+
+    @admin.display(description="widget token")
+    def widget_token_masked(self, obj):
+        return mask_secret(obj.widget_token)
+
+    @admin.display(description="HMAC secret")
+    def hmac_secret_masked(self, obj):
+        return mask_secret(obj.hmac_secret)
+
+    def _show_secret_once(self, request, inbox):
+        if user_runs_account(request.user, account=request.tenant):
+            self.message_user(
+                request, f"HMAC secret of “{inbox.name}”, shown this once (copy it to your server now): {inbox.hmac_secret}",
+                messages.WARNING,
+            )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            self._show_secret_once(request, obj)
 
     @admin.action(description="Rotate widget token (the old token stops working)", permissions=["change"])
     def rotate_widget_token(self, request, queryset):
@@ -84,27 +115,34 @@ class InboxAdmin(admin.ModelAdmin):
             services.inbox_widget_token_rotate(inbox=inbox)
         self.message_user(request, f"Rotated the widget token of {queryset.count()} inbox(es).", messages.SUCCESS)
 
+    @admin.action(description="Rotate HMAC secret (identified widget sessions end)", permissions=["change"])
+    def rotate_hmac_secret(self, request, queryset):
+        if not user_runs_account(request.user, account=request.tenant):
+            raise PermissionDenied
+        for inbox in queryset.order_by("pk"):
+            self._show_secret_once(request, services.inbox_hmac_secret_rotate(inbox=inbox))
 
-class SLATargetInline(admin.TabularInline):
+
+class SLATargetInline(HearthTabularInline):
     model = SLATarget
     extra = 0
 
 
 @admin.register(SLAPolicy, site=desk_admin_site)
-class SLAPolicyAdmin(admin.ModelAdmin):
+class SLAPolicyAdmin(HearthModelAdmin):
     list_display = ["name", "business_hours_only"]
     search_fields = ["name"]
     inlines = [SLATargetInline]
 
 
 @admin.register(Label, site=desk_admin_site)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(HearthModelAdmin):
     list_display = ["name", "description", "color"]
     search_fields = ["name"]
 
 
 @admin.register(CannedResponse, site=desk_admin_site)
-class CannedResponseAdmin(admin.ModelAdmin):
+class CannedResponseAdmin(HearthModelAdmin):
     list_display = ["short_code", "body_start"]
     search_fields = ["short_code", "body"]
 
@@ -114,7 +152,8 @@ class CannedResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact, site=desk_admin_site)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(HearthModelAdmin):
+    conversation_path = "conversations"  # seen through its conversations (conversations/access.py)
     list_display = ["__str__", "masked_email", "phone", "external_id", "blocked", "created_at"]
     list_filter = ["blocked"]
     search_fields = ["name", "email", "external_id"]
@@ -130,7 +169,8 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(CSATResponse, site=desk_admin_site)
-class CSATResponseAdmin(admin.ModelAdmin):
+class CSATResponseAdmin(HearthModelAdmin):
+    conversation_path = "conversation"
     list_display = ["conversation", "rating", "comment", "created_at"]
     list_filter = ["rating"]
     list_select_related = ["conversation"]
@@ -143,8 +183,10 @@ class CSATResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversationEvent, site=desk_admin_site)
-class ConversationEventAdmin(admin.ModelAdmin):
-    """The audit trail: every change to every conversation, read-only."""
+class ConversationEventAdmin(HearthModelAdmin):
+    """The audit trail: every change to the conversations the user may see, read-only."""
+
+    conversation_path = "conversation"
 
     list_display = ["created_at", "conversation", "actor_type", "actor_name", "action", "field", "old_value", "new_value"]
     list_filter = ["action", "actor_type"]
@@ -160,81 +202,3 @@ class ConversationEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-class MemberAddForm(forms.ModelForm):
-    email = forms.EmailField()
-    full_name = forms.CharField(required=False)
-    password = forms.CharField(required=False, widget=forms.PasswordInput, help_text="For a new login only; left empty, one is generated and shown once.")
-
-    account = None  # set per request by MemberAdmin.get_form
-
-    class Meta:
-        model = Membership
-        fields = ["role", "availability", "max_concurrent_conversations"]
-
-    def clean_email(self):
-        email = self.cleaned_data["email"].lower()
-        if Membership.objects.filter(account=self.account, user__email__iexact=email).exists():
-            raise forms.ValidationError(f"{email} is already a member of this account.")
-        return email
-
-
-@admin.register(Membership, site=desk_admin_site)
-class MemberAdmin(admin.ModelAdmin):
-    """The people of this account (their logins are global; their role here is not)."""
-
-    list_display = ["member_email", "member_name", "role", "availability", "max_concurrent_conversations"]
-    list_editable = ["availability"]
-    list_filter = ["role", "availability"]
-    list_select_related = ["user"]
-    search_fields = ["user__email", "user__full_name"]
-    fields = ["role", "availability", "max_concurrent_conversations"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(account=request.tenant)
-
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = type("MemberAddFormForAccount", (MemberAddForm,), {"account": request.tenant})
-            kwargs["fields"] = None
-        return super().get_form(request, obj, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["email", "full_name", "password", "role", "availability", "max_concurrent_conversations"]
-        return self.fields
-
-    @admin.display(description="email", ordering="user__email")
-    def member_email(self, obj):
-        return obj.user.email
-
-    @admin.display(description="name", ordering="user__full_name")
-    def member_name(self, obj):
-        return obj.user.full_name
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            if obj.account_id != request.tenant.pk:
-                raise PermissionDenied
-            obj.save()
-            return
-        try:
-            membership, generated = membership_invite(
-                account=request.tenant, email=form.cleaned_data["email"], full_name=form.cleaned_data.get("full_name", ""),
-                role=form.cleaned_data["role"], password=form.cleaned_data.get("password") or None,
-                availability=form.cleaned_data["availability"], max_concurrent_conversations=form.cleaned_data["max_concurrent_conversations"],
-            )
-        except ApplicationError as error:  # validated by the form; a race lands here
-            raise PermissionDenied(error.message) from error
-        obj.pk = membership.pk
-        obj.user = membership.user
-        obj.account = membership.account
-        obj._state.adding = False
-        if generated:
-            self.message_user(request, f"Password for {membership.user.email} (shown once): {generated}", messages.WARNING)
-
-    def delete_model(self, request, obj):
-        if obj.user_id == request.user.pk:
-            raise PermissionDenied("You cannot remove yourself.")
-        super().delete_model(request, obj)

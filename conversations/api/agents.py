@@ -16,7 +16,7 @@ from accounts.models import User
 from config.api import error_responses
 from config.errors import ApplicationError
 from conversations import selectors, services
-from conversations.access import conversations_visible_to
+from conversations.access import contacts_visible_to, conversations_visible_to
 from conversations.api.authentication import ApiTokenAuthentication, IsAccountMember
 from conversations.api.serializers import (
     AgentContactInput,
@@ -31,7 +31,7 @@ from conversations.api.serializers import (
 from conversations.api.throttling import ApiUserThrottle
 from conversations.events import Actor
 from conversations.filters import PRIORITY_BY_NAME, ConversationFilter
-from conversations.models import Contact, Conversation, Team
+from conversations.models import Conversation, Team
 
 
 class Pagination(PageNumberPagination):
@@ -174,7 +174,7 @@ class ContactListApi(AgentApi):
                                                             OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
                    responses={200: ContactPage, **error_responses(400, 401, 404, 429)}, tags=["agents"])
     def get(self, request):
-        contacts = Contact.objects.order_by("name", "id")
+        contacts = contacts_visible_to(request.user, account=self.account).order_by("name", "id")
         term = request.query_params.get("q", "").strip()
         if len(term) > 200 or "\x00" in term:
             raise exceptions.ValidationError({"q": ["at most 200 characters, no NUL"]})
@@ -200,11 +200,11 @@ class ContactListApi(AgentApi):
 class ContactDetailApi(AgentApi):
     @extend_schema(operation_id="contact_retrieve", responses={200: ContactSerializer, **error_responses(401, 404, 429)}, tags=["agents"])
     def get(self, request, contact_id: int):
-        return Response(ContactSerializer(get_object_or_404(Contact, pk=contact_id)).data)
+        return Response(ContactSerializer(get_object_or_404(contacts_visible_to(request.user, account=self.account), pk=contact_id)).data)
 
     @extend_schema(operation_id="contact_update", request=AgentContactInput, responses={200: ContactSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)}, tags=["agents"])
     def patch(self, request, contact_id: int):
-        contact = get_object_or_404(Contact, pk=contact_id)
+        contact = get_object_or_404(contacts_visible_to(request.user, account=self.account), pk=contact_id)
         self.require_change("conversations.change_contact")
         data = AgentContactInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)

@@ -78,7 +78,7 @@ def test_manager_sees_every_conversation(desk, alpha_client, make_member):
     assert alpha_client.get(_page(desk["technical"])).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/admin/conversations/inbox/add/", "/admin/conversations/team/add/", "/admin/conversations/slapolicy/add/", "/admin/accounts/membership/add/"])
+@pytest.mark.parametrize("path", ["/admin/conversations/inbox/add/", "/admin/conversations/team/add/", "/admin/conversations/slapolicy/add/", "/admin/accounts/invitation/add/"])
 def test_only_admins_manage_inboxes_teams_sla_and_members(path, alpha_client, make_member):
     _login(alpha_client, make_member(role=Role.MANAGER))
     assert alpha_client.get(path).status_code == 403
@@ -100,19 +100,13 @@ def test_members_page_lists_only_this_accounts_members(alpha_client, make_member
     assert admin.email in page and outsider.email not in page
 
 
-def test_admin_adds_a_member_by_email(alpha_client, make_member, alpha):
+def test_admin_invites_a_member_by_email_instead_of_adding_a_login(alpha_client, make_member, alpha):
+    # Adding people is by invitation now (tests/accounts/test_invitations.py has the flow).
     _login(alpha_client, make_member(role=Role.ADMIN))
-    response = alpha_client.post("/admin/accounts/membership/add/", {
-        "email": "New.Agent@Example.com", "full_name": "New Agent", "password": "a-good-password-1",
-        "role": "agent", "availability": "online", "max_concurrent_conversations": 4,
-    })
+    assert alpha_client.get("/admin/accounts/membership/add/").status_code == 403
+    response = alpha_client.post("/admin/accounts/invitation/add/", {"email": "New.Agent@Example.com", "role": "agent"})
     assert response.status_code == 302
-    membership = Membership.objects.get(account=alpha, user__email="new.agent@example.com")
-    assert (membership.role, membership.max_concurrent_conversations) == ("agent", 4)
-    again = alpha_client.post("/admin/accounts/membership/add/", {
-        "email": "new.agent@example.com", "role": "agent", "availability": "online", "max_concurrent_conversations": 4,
-    })
-    assert b"already a member of this account" in again.content
+    assert not Membership.objects.filter(account=alpha, user__email="new.agent@example.com").exists()
 
 
 # ----------------------------------------------------------------------------- conversation page
@@ -283,7 +277,7 @@ def test_every_desk_admin_page_renders(desk, alpha_client, make_member, open_con
     ]:
         pages += [f"/admin/conversations/{model}/", f"/admin/conversations/{model}/{obj.pk}/change/"]
     pages += [f"/admin/conversations/{m}/add/" for m in ["inbox", "team", "slapolicy", "label", "cannedresponse", "contact"]]
-    pages += ["/admin/accounts/membership/", f"/admin/accounts/membership/{membership.pk}/change/", "/admin/accounts/membership/add/"]
+    pages += ["/admin/accounts/membership/", f"/admin/accounts/membership/{membership.pk}/change/", "/admin/accounts/invitation/add/"]
     pages += ["/admin/analytics/jobstatus/"]
     for path in pages:
         assert alpha_client.get(path).status_code == 200, path
