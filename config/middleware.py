@@ -60,7 +60,9 @@ class InputGuardMiddleware:
             return "query string"
         if any("\x00" in str(value) for key, value in request.META.items() if key.startswith("HTTP_")):
             return "headers"
-        if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES and _has_nul(request.POST):
+        # The APIs take JSON only (415 for forms), and reading a form here would leave DRF no body.
+        is_form = request.method == "POST" and request.content_type in FORM_CONTENT_TYPES and not is_api_path(request.path)
+        if is_form and _has_nul(request.POST):
             return "form fields"
         return None
 
