@@ -158,7 +158,8 @@ class Caller:
     widget_token: str | None = None
     forbidden_marks: tuple[str, ...] = ()
     # Hostile values in every slot, for the roles that reach the most code (the owner, the
-    # platform operator); the other roles get real ids, ordinary input and the lookup probes.
+    # platform operator); the other roles get real ids and ordinary input, and those with data
+    # they must not see also the lookup probes.
     full_fuzz: bool = False
     cookies: dict[str, str] = field(default_factory=dict)
 
@@ -319,9 +320,8 @@ def _paths(route: Route, world: World, caller: Caller, object_ids: list[str]) ->
     real = {name: (object_ids if name == "object_id" and object_ids else world.ids.get(name, ["1"])) for name in params}
     paths = [(route.build({name: values[index % len(values)] for name, values in real.items()}), "real ids")
              for index in range(max(len(values) for values in real.values()))]
-    hostile = PATH_HOSTILE if caller.full_fuzz else PATH_HOSTILE[:1]
-    for name in params:
-        for value in hostile:
+    for name in params if caller.full_fuzz else []:
+        for value in PATH_HOSTILE:
             paths.append((route.build({**{n: v[0] for n, v in real.items()}, name: value}), f"{name}={value!r}"))
     return paths
 
@@ -329,7 +329,9 @@ def _paths(route: Route, world: World, caller: Caller, object_ids: list[str]) ->
 def _queries(caller: Caller) -> list[dict]:
     if caller.full_fuzz:
         return [QUERY_ORDINARY, *({name: value for name in QUERY_PARAMS} for value in QUERY_HOSTILE), *UNKNOWN_LOOKUPS]
-    return [QUERY_ORDINARY, *UNKNOWN_LOOKUPS[:2]]  # the lookup probes are an oracle for whoever sends them
+    if caller.forbidden_marks:  # the lookup probes are an oracle for whoever may not see the rows
+        return [QUERY_ORDINARY, *UNKNOWN_LOOKUPS[:2]]
+    return [QUERY_ORDINARY]
 
 
 def _json_bodies(caller: Caller) -> list[str]:

@@ -227,7 +227,7 @@ class ConfigApi(APIView):
     throttle_classes = [WidgetAddressThrottle]
 
     @extend_schema(operation_id="widget_config", parameters=[OpenApiParameter("widget_token", str, description="The inbox's widget token, when no session yet")],
-                   responses={200: ConfigOutput, **error_responses(401, 403, 429)}, tags=["widget"])
+                   responses={200: ConfigOutput, **error_responses(400, 401, 403, 429)}, tags=["widget"])
     def get(self, request):
         if request.auth is not None:
             inbox = request.auth.inbox
