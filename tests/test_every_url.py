@@ -292,9 +292,9 @@ class Findings:
     errors: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
 
-    def check(self, caller: Caller, method: str, url: str, response, what: str, allowed_5xx: int | None) -> None:
+    def check(self, caller: Caller, method: str, url: str, response, what: str) -> None:
         where = f"{caller.name}: {method} {url!r} ({what})"
-        if response.status_code >= 500 and response.status_code != allowed_5xx:
+        if response.status_code >= 500 and response.status_code != self.allowed_5xx:
             exc = getattr(response, "exc_info", None)
             detail = f"{exc[0].__name__}: {str(exc[1])[:300]}" if exc else response.content[:300]
             self.errors.append(f"{response.status_code} {where}: {detail}")
@@ -360,7 +360,7 @@ def _send(findings: Findings, caller: Caller, method: str, url: str, what: str, 
     finally:
         transaction.set_rollback(False)  # a failed save marks the whole transaction; the savepoint undoes it
         transaction.savepoint_rollback(savepoint)
-    findings.check(caller, method.upper(), url, response, what, findings.allowed_5xx)
+    findings.check(caller, method.upper(), url, response, what)
 
 
 def _request_all(route: Route, world: World, caller: Caller, object_ids: list[str], findings: Findings) -> None:
