@@ -7,6 +7,11 @@ Two ways in, in this order:
    resolution sees `/admin/...` and every `reverse()` produces `/t/<slug>/admin/...`, the
    way an application mounted under a SCRIPT_NAME behaves.
 Anything else is the public schema: the platform admin and /healthz.
+
+Host names are compared in their normal form (lower case, no trailing dot), so
+`ALPHA.localhost` and `alpha.localhost.` reach alpha, never silently the public schema.
+Each tenant request runs in the account's time zone (`Account.timezone`): the admin shows
+local times; the public schema runs in UTC.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import copy
 import re
 import time
+import zoneinfo
 
 from django.db import connection
 from django.http import Http404, HttpResponsePermanentRedirect
 from django.urls import set_script_prefix
+from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name, get_tenant_domain_model, get_tenant_model
 
@@ -45,6 +52,24 @@ def tenant_cache_clear() -> None:
     _tenant_cache.clear()
 
 
+def normal_hostname(hostname: str) -> str:
+    """DNS names are case-insensitive and `name.` is the same name as `name`."""
+    return hostname.lower().rstrip(".")
+
+
+def _activate_time_zone(tenant) -> None:
+    # Activated for every request (a worker thread serves many tenants), so one tenant's zone
+    # never lingers into the next request.
+    name = getattr(tenant, "timezone", "") if tenant.schema_name != get_public_schema_name() else ""
+    if not name:
+        timezone.deactivate()
+        return
+    try:
+        timezone.activate(zoneinfo.ZoneInfo(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        timezone.deactivate()  # a zone removed from the system's database: UTC rather than a 500
+
+
 class TenantRoutingMiddleware(TenantMainMiddleware):
     def process_request(self, request):
         connection.set_schema_to_public()
@@ -60,11 +85,18 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
                 return self._route_by_path_prefix(request, match, hostname)
             tenant = tenant or self._public_tenant()
 
+        self._serve(request, tenant, hostname)
+        return None
+
+    def _serve(self, request, tenant, hostname: str) -> None:
         tenant.domain_url = hostname
         request.tenant = tenant
         connection.set_tenant(tenant)
+        _activate_time_zone(tenant)
         self.setup_url_routing(request)
-        return None
+
+    def hostname_from_request(self, request) -> str:
+        return normal_hostname(super().hostname_from_request(request))
 
     @staticmethod
     def _script_name(request) -> str:
@@ -96,8 +128,5 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
             return HttpResponsePermanentRedirect(f"{request.path}/")
         request.path_info = match["rest"]
         set_script_prefix(f"{self._script_name(request)}/t/{slug}/")
-        tenant.domain_url = hostname
-        request.tenant = tenant
-        connection.set_tenant(tenant)
-        self.setup_url_routing(request)
+        self._serve(request, tenant, hostname)
         return None

@@ -6,8 +6,6 @@ Every error body is `{"error": {"code": str, "message": str, "fields": {name: [m
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
@@ -19,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config import inputs
 from config.errors import ApplicationError
 
 # ----------------------------------------------------------------------------- errors
@@ -101,7 +100,8 @@ class RequestTooLarge(exceptions.APIException):
 
 
 class LimitedJSONParser(JSONParser):
-    """JSON bodies up to API_MAX_BODY_BYTES; DRF streams bodies past Django's own limit."""
+    """JSON bodies up to API_MAX_BODY_BYTES (DRF streams bodies past Django's own limit),
+    decoded by config.inputs: nesting, NUL, NaN and invalid Unicode are a 400, never a 500."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.API_MAX_BODY_BYTES
@@ -111,9 +111,9 @@ class LimitedJSONParser(JSONParser):
         if not raw.strip():
             return {}
         try:
-            data = json.loads(raw.decode(parser_context.get("encoding", "utf-8") if parser_context else "utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise exceptions.ParseError(f"malformed JSON: {error}") from error
+            data = inputs.json_load(raw, max_bytes=limit)
+        except inputs.InvalidInput as error:
+            raise exceptions.ParseError(error.message) from error
         if not isinstance(data, dict):
             raise exceptions.ParseError("the body must be a JSON object")
         return data
@@ -153,17 +153,19 @@ class SmallIdConverter:
     regex = "[0-9]{1,18}"
 
     def to_python(self, value: str) -> int:
-        number = int(value)
-        if number > 2**63 - 1:
-            raise ValueError
-        return number
+        return inputs.parse_id(value)  # InvalidInput is a ValueError: the URL does not match
 
     def to_url(self, value) -> str:
         return str(value)
 
 
 class NumberConverter(SmallIdConverter):
+    """A conversation number (#123): a positive int4."""
+
     regex = "[0-9]{1,9}"
+
+    def to_python(self, value: str) -> int:
+        return inputs.parse_int(value, min_value=1, max_value=2**31 - 1)
 
 
 # ----------------------------------------------------------------------------- schema

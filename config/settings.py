@@ -115,6 +115,7 @@ PUBLIC_SCHEMA_NAME = "public"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
+    "config.middleware.InputGuardMiddleware",  # NUL and malformed admin ids: a 400/404 before anything reads them
     "accounts.middleware.TenantRoutingMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",

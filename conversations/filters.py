@@ -1,8 +1,8 @@
 """Filters of the agents' API conversation list (django-filter)."""
 
 import django_filters
-from django.db.models import Q
 
+from config import inputs
 from conversations.models import Conversation, Priority
 
 PRIORITY_BY_NAME = {label.lower(): value for value, label in Priority.choices}
@@ -29,6 +29,5 @@ class ConversationFilter(django_filters.FilterSet):
             return queryset.filter(assignee_id=self.request.user.pk)
         if value == "none":
             return queryset.filter(assignee__isnull=True)
-        if value.isdigit() and len(value) < 19:
-            return queryset.filter(assignee_id=int(value))
-        return queryset.filter(Q(pk__in=[]))
+        assignee_id = inputs.id_or_none(value)
+        return queryset.filter(assignee_id=assignee_id) if assignee_id is not None else queryset.none()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
+from config import inputs
 from conversations.access import conversations_visible_to
 from conversations.models import CannedResponse, Contact, Conversation, ConversationEvent, Message
 
@@ -32,9 +33,9 @@ def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet
         Q(contact__name__icontains=term) | Q(contact__email__icontains=term) | Q(subject__icontains=term)
         | Q(Exists(Message.objects.filter(conversation=OuterRef("pk"), content__icontains=term)))
     )
-    number = term.lstrip("#")
-    if number.isdigit():
-        condition |= Q(number=int(number))
+    number = inputs.int_or_none(term.lstrip("#"), min_value=1, max_value=2**31 - 1)
+    if number is not None:
+        condition |= Q(number=number)
     return queryset.filter(condition)
 
 

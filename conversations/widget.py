@@ -16,6 +16,7 @@ from django.core import signing
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import inputs
 from config.errors import ApplicationError
 from conversations.models import Inbox, Message, MessageFeedback, WidgetSession
 from conversations.services import contact_create, contact_get_or_create_by_external_id, contact_update_by_customer
@@ -48,7 +49,7 @@ def widget_session_open(
     external id) is bound, created on first sight; without one a new anonymous contact is made."""
     if identifier:
         expected = identifier_hash_for(inbox=inbox, identifier=identifier)
-        if not identifier_hash or not hmac.compare_digest(expected, identifier_hash.lower()):
+        if not identifier_hash or not inputs.secrets_equal(expected, identifier_hash.lower()):
             raise ApplicationError("identifier_hash does not match the identifier", code="identity_not_verified",
                                    fields={"identifier_hash": ["does not match"]})
         contact, created = contact_get_or_create_by_external_id(external_id=identifier, name=name, email=email)

@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.access import membership_role
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
+from config import inputs
 from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
 from conversations import events, selectors, services
@@ -82,9 +83,8 @@ class AssigneeFilter(admin.SimpleListFilter):
             return queryset.filter(assignee_id=request.user.pk)
         if value == "none":
             return queryset.filter(assignee__isnull=True)
-        if value and value.isdigit():
-            return queryset.filter(assignee_id=int(value))
-        return queryset
+        assignee_id = inputs.id_or_none(value) if value else None
+        return queryset.filter(assignee_id=assignee_id) if assignee_id is not None else queryset
 
 
 class SLABreachedFilter(admin.SimpleListFilter):
@@ -233,15 +233,17 @@ class ConversationAdmin(HearthModelAdmin):
     @admin.action(description="Set priority (choose the priority)", permissions=["change"])
     def set_priority(self, request, queryset):
         raw = request.POST.get("priority")
-        if raw in (None, "") or not raw.isdigit() or int(raw) not in Priority.values:
+        priority = inputs.int_or_none(raw or "")
+        if priority not in Priority.values:
             self.message_user(request, "Choose a priority in the action bar first.", messages.ERROR)
             return
         actor = Actor.agent(request.user)
-        self._each(request, queryset, lambda c: services.conversation_priority_set(conversation=c, priority=int(raw), by=actor), "Priority set")
+        self._each(request, queryset, lambda c: services.conversation_priority_set(conversation=c, priority=priority, by=actor), "Priority set")
 
     @admin.action(description="Add label (choose the label)", permissions=["change"])
     def add_label(self, request, queryset):
-        label = Label.objects.filter(pk=request.POST.get("label") or None).first() if (request.POST.get("label") or "").isdigit() else None
+        label_id = inputs.id_or_none(request.POST.get("label") or "")
+        label = Label.objects.filter(pk=label_id).first() if label_id is not None else None
         if label is None:
             self.message_user(request, "Choose a label in the action bar first.", messages.ERROR)
             return
@@ -258,7 +260,8 @@ class ConversationAdmin(HearthModelAdmin):
     def _conversation_page(self, request, object_id):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        conversation = Conversation.objects.select_related("contact", "inbox", "assignee", "team").filter(pk=object_id).first() if str(object_id).isdigit() else None
+        conversation_id = inputs.id_or_none(object_id)
+        conversation = Conversation.objects.select_related("contact", "inbox", "assignee", "team").filter(pk=conversation_id).first() if conversation_id else None
         if conversation is None:
             raise Http404("No such conversation")
         if not conversations_visible_to(request.user, account=request.tenant).filter(pk=conversation.pk).exists():

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from config import inputs
 from config.api import error_responses
 from config.errors import ApplicationError
 from conversations import selectors, services
@@ -40,8 +41,8 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
     def get_page_number(self, request, paginator):
-        number = request.query_params.get(self.page_query_param, "1")
-        if not number.isdigit() or len(number) > 9:
+        number = inputs.int_or_none(request.query_params.get(self.page_query_param, "1"), min_value=1, max_value=10**9)
+        if number is None:
             raise exceptions.ValidationError({"page": ["a positive whole number"]})
         return number
 

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from config import inputs
 from config.api import error_responses
 from conversations import services
 from conversations.api.authentication import HasWidgetSession, WidgetSessionAuthentication, origin_allowed
@@ -160,9 +161,10 @@ class MessageListApi(WidgetApi):
         messages = Message.objects.filter(conversation=conversation, kind__in=VISIBLE_KINDS).annotate(feedback_rating=F("feedback__rating"))
         after = request.query_params.get("after")
         if after is not None:
-            if not after.isdigit() or len(after) > 18:
+            cursor = inputs.int_or_none(after)
+            if cursor is None:
                 raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
-            page = list(messages.filter(id__gt=int(after)).order_by("id")[:PAGE_SIZE])
+            page = list(messages.filter(id__gt=cursor).order_by("id")[:PAGE_SIZE])
         else:
             page = list(messages.order_by("-id")[:PAGE_SIZE])[::-1]
         next_cursor = str(page[-1].id) if page else after
@@ -225,7 +227,7 @@ class ConfigApi(APIView):
     throttle_classes = [WidgetAddressThrottle]
 
     @extend_schema(operation_id="widget_config", parameters=[OpenApiParameter("widget_token", str, description="The inbox's widget token, when no session yet")],
-                   responses={200: ConfigOutput, **error_responses(401, 403, 429)}, tags=["widget"])
+                   responses={200: ConfigOutput, **error_responses(400, 401, 403, 429)}, tags=["widget"])
     def get(self, request):
         if request.auth is not None:
             inbox = request.auth.inbox
