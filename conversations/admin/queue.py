@@ -21,6 +21,7 @@ from accounts.access import membership_role
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
 from config.errors import ApplicationError
+from config.pagination import CappedCountPaginator
 from conversations import selectors, services
 from conversations.access import conversations_visible_to
 from conversations.events import Actor
@@ -74,6 +75,18 @@ class SLABreachedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AICategoryFilter(admin.SimpleListFilter):
+    title = "AI category"
+    parameter_name = "ai_category__exact"  # the URL Django's own field filter used
+
+    def lookups(self, request, model_admin):
+        return [(category, category) for category in selectors.conversation_ai_categories()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(ai_category=value) if value else queryset
+
+
 @admin.register(Conversation, site=desk_admin_site)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = [
@@ -82,11 +95,12 @@ class ConversationAdmin(admin.ModelAdmin):
     ]
     list_display_links = ["number_display", "subject_display"]
     list_filter = [
-        "status", "priority", "inbox", "team", AssigneeFilter, "labels", SLABreachedFilter, "ai_category",
+        "status", "priority", "inbox", "team", AssigneeFilter, "labels", SLABreachedFilter, AICategoryFilter,
     ]
     search_fields = ["subject"]  # shows the search box; the search itself is selectors.conversation_search
     search_help_text = "Contact name or email, subject, #number or any message text"
     list_per_page = 50
+    paginator = CappedCountPaginator  # a big tenant's queue is not counted to the last row
     show_full_result_count = False
     # Longest-waiting first, most urgent first among equals; nobody waiting goes last.
     ordering = [F("waiting_since").asc(nulls_last=True), "-priority", "-last_activity_at"]
