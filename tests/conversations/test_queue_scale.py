@@ -126,6 +126,16 @@ def test_conversation_and_contact_pages_run_the_same_bounded_queries_for_5_and_6
             alpha_client.get(url)
 
 
+def test_the_queue_looks_up_the_members_role_once_per_request(desk, alpha_client):
+    admin_login(alpha_client, desk["agent"].email, PASSWORD)
+    _add_conversations(desk, 2)
+    alpha_client.get(QUEUE)
+    with CaptureQueriesContext(connection) as queries:
+        alpha_client.get(QUEUE)
+    role_lookups = [q for q in queries.captured_queries if q["sql"].startswith('SELECT "accounts_membership"."role" AS "role"')]
+    assert len(role_lookups) == 1
+
+
 # ----------------------------------------------------------------------------- search
 
 
@@ -201,3 +211,11 @@ def test_the_ai_category_filter_offers_the_categories_in_use_and_filters_by_one(
     filtered = alpha_client.get(QUEUE, {"ai_category__exact": "shipping"}).content.decode()
     assert f">#{shipping.number}<" in filtered and f">#{billing.number}<" not in filtered
 
+
+def test_the_label_filter_lists_each_labelled_conversation_once(desk, alpha_client):
+    admin_login(alpha_client, desk["manager"].email, PASSWORD)
+    one_label, two_labels, three_labels = _add_conversations(desk, 3)  # vip; vip, bug; vip, bug, refund
+    bug = desk["labels"][1]
+    page = alpha_client.get(QUEUE, {"labels__id__exact": bug.pk}).content.decode()
+    assert page.count(f">#{two_labels.number}<") == 1 and page.count(f">#{three_labels.number}<") == 1
+    assert f">#{one_label.number}<" not in page
