@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.middleware import tenant_cache_clear
 from accounts.models import Membership
 from config.pagination import CappedCountPaginator
 from conversations import services
@@ -86,10 +87,17 @@ def _queue_urls(desk, sample) -> dict[str, str]:
     }
 
 
+def _warm_up(client, url: str) -> None:
+    """The tenant is looked up once per 30 s per process: begin a fresh 30 s with a warm-up
+    request, so the measured request that follows is never the one that looks it up again."""
+    tenant_cache_clear()
+    client.get(url)
+
+
 def _query_counts(client, urls: dict[str, str]) -> dict[str, int]:
     counts = {}
     for name, url in urls.items():
-        client.get(url)  # the tenant lookup is remembered for 30 s: measured requests all reuse it
+        _warm_up(client, url)
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url)
         assert response.status_code == 200, (name, response.status_code)
@@ -108,6 +116,7 @@ def test_every_queue_page_runs_the_same_bounded_queries_for_5_and_60_conversatio
 
     assert with_60 == with_5  # nothing is queried per row
     for name, url in urls.items():
+        _warm_up(alpha_client, url)
         with django_assert_max_num_queries(MAX_QUEUE_QUERIES, info=name):
             alpha_client.get(url)
 
@@ -124,6 +133,7 @@ def test_conversation_and_contact_pages_run_the_same_bounded_queries_for_5_and_6
 
     assert with_many == with_few
     for name, url in urls.items():
+        _warm_up(alpha_client, url)
         with django_assert_max_num_queries(MAX_CONVERSATION_PAGE_QUERIES if name == "conversation" else MAX_CONTACT_PAGE_QUERIES, info=name):
             alpha_client.get(url)
 
@@ -131,7 +141,7 @@ def test_conversation_and_contact_pages_run_the_same_bounded_queries_for_5_and_6
 def test_the_queue_looks_up_the_members_role_once_per_request(desk, alpha_client):
     admin_login(alpha_client, desk["agent"].email, PASSWORD)
     _add_conversations(desk, 2)
-    alpha_client.get(QUEUE)
+    _warm_up(alpha_client, QUEUE)
     with CaptureQueriesContext(connection) as queries:
         alpha_client.get(QUEUE)
     role_lookups = [q for q in queries.captured_queries if q["sql"].startswith('SELECT "accounts_membership"."role" AS "role"')]
