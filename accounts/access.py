@@ -77,7 +77,8 @@ def membership_role(user, *, account) -> str | None:
     """The user's role in the account, or None; remembered on the user object per request."""
     if not getattr(user, "is_authenticated", False) or _is_public(account) or account.pk is None:
         return None
-    roles = user.__dict__.setdefault("_roles_by_account", {})
+    # On the User itself, not on request.user's lazy wrapper: User.has_perm passes `self`.
+    roles = getattr(user, "_wrapped", user).__dict__.setdefault("_roles_by_account", {})
     if account.pk not in roles:
         roles[account.pk] = (
             Membership.objects.filter(user_id=user.pk, account_id=account.pk).values_list("role", flat=True).first()

@@ -16,9 +16,10 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVector
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Upper
 from django.utils.timezone import now
 
@@ -265,6 +266,12 @@ class Conversation(models.Model):
             models.Index(fields=["status", "snoozed_until"], name="conv_snoozed", condition=Q(status="snoozed")),
             models.Index(fields=["ai_category"], name="conv_ai_category"),
             GinIndex(OpClass(Upper("subject"), name="gin_trgm_ops"), name="conv_subject_trgm"),
+            # The queue's order (selectors.conversation_queue, with the admin's pk tie-breaker),
+            # so a page of it is an index walk, not a sort of every conversation.
+            models.Index(
+                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("last_activity_at").desc(), F("id").desc(),
+                name="conv_queue_order",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -319,7 +326,8 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread"),
-            GinIndex(OpClass(Upper("content"), name="gin_trgm_ops"), name="message_content_trgm"),
+            # Full-text search of the queue (selectors.conversation_search); must match its expression.
+            GinIndex(SearchVector("content", config="english"), name="message_content_fts"),
             # Small: only incoming messages whose follow-up has not run yet, which the sweep reads.
             models.Index(
                 fields=["created_at"], name="message_followup_pending",
