@@ -221,7 +221,7 @@ def evaluate_baseline(data: Path, seeds: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embedders", default="minilm,e5-small,minilm+e5-small")
+    parser.add_argument("--embedders", default="e5-small,minilm,minilm+e5-small")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=None, help="keep the CLINC vectors here between runs")
