@@ -192,6 +192,9 @@ CACHES = {
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker that drops packets must not hold a customer's request: the enqueue after commit gives
+# up quickly and the periodic sweep queues the follow-up later (conversations/followups.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "hearth")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -208,6 +211,8 @@ CELERY_BEAT_SCHEDULE = {
     "tenant-heartbeat": {"task": "analytics.tasks.tenant_heartbeat", "schedule": 300.0},
     "wake-snoozed-conversations": {"task": "conversations.tasks.wake_snoozed_conversations", "schedule": 60.0},
     "mark-sla-breaches": {"task": "conversations.tasks.mark_sla_breaches", "schedule": 60.0},
+    # Incoming messages whose after-commit follow-up never ran (Redis was down) are queued again.
+    "requeue-message-followups": {"task": "conversations.tasks.requeue_message_followups", "schedule": 300.0},
 }
 
 # A worker writes its heartbeat this often; /healthz calls a worker down after WORKER_HEARTBEAT_TTL.
@@ -330,3 +335,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+
+# ----------------------------------------------------------------------------- e-mail
+
+# Invitations are e-mailed by a Celery task. Development prints them in the worker's log;
+# production sends through SMTP (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD).
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if HEARTH_DEV else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Hearth <no-reply@localhost>")
+# Messages (such as a once-shown HMAC secret) live in the server-side session, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
