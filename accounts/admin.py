@@ -96,6 +96,12 @@ class UserAdmin(HearthModelAdmin, DjangoUserAdmin):
     ]
     inlines = [MembershipInline]
 
+    def has_delete_permission(self, request, obj=None):
+        # A login is global and referenced from every tenant schema it worked in (assignees,
+        # authors, team members); deleting it from the public schema cannot reach those rows.
+        # Operators deactivate a login instead (is_active), which signs it out everywhere.
+        return False
+
 
 @admin.register(ApiToken, site=platform_admin_site)
 class ApiTokenAdmin(HearthModelAdmin):

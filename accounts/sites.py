@@ -100,6 +100,12 @@ class PlatformAdminSite(HearthAdminSite):
     site_title = "Hearth platform"
     index_title = "Accounts, domains and users"
 
+    def get_urls(self):
+        # The "view on site" shortcut looks any content type up by id, tenant models included,
+        # whose tables do not exist in the public schema; the platform's models have no public
+        # pages anyway, so the shortcut is not offered here.
+        return [url for url in super().get_urls() if getattr(url, "name", None) != "view_on_site"]
+
 
 desk_admin_site = DeskAdminSite(name="admin")
 platform_admin_site = PlatformAdminSite(name="admin")

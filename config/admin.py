@@ -80,7 +80,8 @@ FORMFIELD_OVERRIDES = {models.JSONField: {"form_class": SafeJSONFormField}}
 def _filter_parameters(model, filter_item) -> set[str]:
     """The query parameters one `list_filter` entry reads, as Django's filters name them."""
     if isinstance(filter_item, type) and issubclass(filter_item, SimpleListFilter):
-        return {filter_item.parameter_name}
+        # A filter named like a field's exact lookup also answers to the field's short form.
+        return {filter_item.parameter_name, filter_item.parameter_name.removesuffix("__exact")}
     path = filter_item[0] if isinstance(filter_item, (list, tuple)) else filter_item
     field = get_fields_from_path(model, path)[-1]
     parameters = {f"{path}__isnull", f"{path}__isempty"}

@@ -28,6 +28,11 @@ def is_api_path(path: str) -> bool:
     return "/api/" in path
 
 
+def answers_json(path: str) -> bool:
+    """The APIs and the admin's autocomplete endpoint speak JSON, so their refusals do too."""
+    return is_api_path(path) or path.endswith("/admin/autocomplete/")
+
+
 def _has_nul(querydict) -> bool:
     return any("\x00" in key or any("\x00" in value for value in values) for key, values in querydict.lists())
 
@@ -36,7 +41,7 @@ def _refusal(request, where: str, message: str | None = None):
     from config.api import error_body  # not at import time: config.api loads DRF, which loads settings' parser
 
     message = message or f"NUL characters are not allowed in the {where}"
-    if is_api_path(request.path):
+    if answers_json(request.path):
         return JsonResponse(error_body("invalid", message, {where.replace(" ", "_"): [message]}), status=400)
     return HttpResponseBadRequest(f"Bad request: {message}.", content_type="text/plain; charset=utf-8")
 

@@ -128,22 +128,10 @@ ROUTES = all_routes()
 # A health probe answers 503 while a worker is down (none runs here): that is its job.
 ALLOWED_5XX = {"public:healthz": 503}
 
-# Failures that belong to another engineer's part of issue 8 (engineer `access`: one
-# visibility rule for every admin, the platform admin's user deletion), not fixed on main yet.
-# Each entry is strict: the test fails once the failure is gone, so the entry goes with the fix.
-ACCESS_FIX = "engineer access: HearthModelAdmin scopes the audit trail and CSAT to the agent's conversations"
-KNOWN_LEAKS: dict[str, str] = {
-    "tenant:admin/conversations/conversationevent/": ACCESS_FIX,
-    "tenant:admin/conversations/conversationevent/<path:object_id>/change/": ACCESS_FIX,
-    "tenant:admin/conversations/csatresponse/": ACCESS_FIX,
-    "tenant:admin/conversations/csatresponse/<path:object_id>/change/": ACCESS_FIX,
-}
-PLATFORM_FIX = ("engineer access: the platform admin (public schema) collects tenant rows (TeamMember, Conversation) "
-                "that exist only in tenant schemas: deleting a user and view-on-site give ProgrammingError")
-KNOWN_SERVER_ERRORS: dict[str, str] = {
-    "public:admin/accounts/user/<path:object_id>/delete/": PLATFORM_FIX,
-    "public:admin/r/<path:content_type_id>/<path:object_id>/": PLATFORM_FIX,
-}
+# Known failures, each strict: the test fails once the failure is gone, so the entry goes with
+# its fix. Empty: every URL answers without a 5xx and without a leak.
+KNOWN_LEAKS: dict[str, str] = {}
+KNOWN_SERVER_ERRORS: dict[str, str] = {}
 
 
 # ----------------------------------------------------------------------------- the world

@@ -228,7 +228,6 @@ def test_each_tenant_request_runs_in_the_accounts_time_zone(db, alpha, alpha_cli
     assert timezone.get_current_timezone_name() == "UTC"
 
 
-@pytest.mark.xfail(strict=True, reason="engineer access: HearthModelAdmin's bounded JSON form field (config/admin.py) is not on main yet")
 def test_nul_inside_custom_attributes_from_the_admin_is_a_form_error(db, alpha, manager_client):
     owner = MembershipFactory(account=alpha, role=Membership.Role.OWNER).user
     with tenant_context(alpha):
