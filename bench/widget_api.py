@@ -1,7 +1,18 @@
 """Widget API benchmark: gunicorn serving Hearth on loopback, N concurrent widget clients
-posting and polling messages for a fixed time, against a baseline measured in the same run.
+posting messages, then polling for them, for a fixed time, against a baseline measured in the
+same run.
 
-    .venv/bin/python bench/widget_api.py [--clients 16] [--seconds 15] [--workers 3]
+    .venv/bin/python bench/widget_api.py [--clients 32] [--seconds 10] [--rounds 2]
+    .venv/bin/python bench/widget_api.py --profile [--requests 300]
+
+Three phases, each with every client doing one thing: the baseline, POST message (with an
+Idempotency-Key), and poll (GET messages after the client's cursor). `--rounds` repeats the
+three phases in turn and adds them up, so a neighbour's load on a shared machine falls on
+every phase alike rather than on whichever ran while it was busy.
+
+`--profile` serves nothing: it runs the same two requests through Hearth's WSGI application in
+one process under cProfile and prints, per operation, CPU per request, queries per request and
+the profile's top lines.
 
 Uses its own database (`hearth_bench`) on the embedded PostgreSQL (or on DATABASE_URL's
 server) and the embedded Redis, so development data is untouched. Throttles are lifted for
@@ -91,56 +102,190 @@ class Recorder:
                 self.errors[op] = self.errors.get(op, 0) + 1
 
 
-def widget_client(base: str, widget_token: str, stop_at: float, recorder: Recorder):
-    with httpx.Client(base_url=base, timeout=30) as client:
-        token = client.post("/api/widget/v1/sessions", json={"widget_token": widget_token}).json()["token"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        number = client.post("/api/widget/v1/conversations", json={"content": "hello"}).json()["number"]
-        cursor = None
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            response = client.post(f"/api/widget/v1/conversations/{number}/messages", json={"content": "Where is my parcel?"},
-                                   headers={"Idempotency-Key": uuid.uuid4().hex})
-            recorder.add("POST message", time.perf_counter() - started, response.status_code == 201)
-            started = time.perf_counter()
-            response = client.get(f"/api/widget/v1/conversations/{number}/messages", params={"after": cursor} if cursor else None)
-            recorder.add("poll", time.perf_counter() - started, response.status_code == 200)
-            if response.status_code == 200:
-                cursor = response.json()["next_cursor"] or cursor
+def widget_session(client: httpx.Client, widget_token: str) -> int:
+    """Open a session and a conversation on `client`; return the conversation's number."""
+    token = client.post("/api/widget/v1/sessions", json={"widget_token": widget_token}).json()["token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client.post("/api/widget/v1/conversations", json={"content": "hello"}).json()["number"]
 
 
-def baseline_client(root: str, stop_at: float, recorder: Recorder):
-    with httpx.Client(base_url=root, timeout=30) as client:
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            response = client.post("/__baseline", content=b'{"content": "Where is my parcel?"}')
-            recorder.add("baseline insert", time.perf_counter() - started, response.status_code == 201)
+def post_client(client: httpx.Client, number: int, stop_at: float, recorder: Recorder):
+    while time.monotonic() < stop_at:
+        started = time.perf_counter()
+        response = client.post(f"/api/widget/v1/conversations/{number}/messages", json={"content": "Where is my parcel?"},
+                               headers={"Idempotency-Key": uuid.uuid4().hex})
+        recorder.add("POST message", time.perf_counter() - started, response.status_code == 201)
 
 
-def run_phase(target, clients: int, seconds: float, *args) -> tuple[Recorder, float]:
-    recorder = Recorder()
+def poll_client(client: httpx.Client, number: int, stop_at: float, recorder: Recorder):
+    """The widget's poll: the newest page first, then only what came after the cursor."""
+    cursor = None
+    while time.monotonic() < stop_at:
+        started = time.perf_counter()
+        response = client.get(f"/api/widget/v1/conversations/{number}/messages", params={"after": cursor} if cursor else None)
+        recorder.add("poll", time.perf_counter() - started, response.status_code == 200)
+        if response.status_code == 200:
+            cursor = response.json()["next_cursor"] or cursor
+
+
+def baseline_client(client: httpx.Client, _number, stop_at: float, recorder: Recorder):
+    while time.monotonic() < stop_at:
+        started = time.perf_counter()
+        response = client.post("/__baseline", content=b'{"content": "Where is my parcel?"}')
+        recorder.add("baseline insert", time.perf_counter() - started, response.status_code == 201)
+
+
+def run_phase(target, sessions: list[tuple[httpx.Client, int]], seconds: float, recorder: Recorder) -> float:
+    """Every client runs `target` for `seconds`; returns the phase's wall time."""
     stop_at = time.monotonic() + seconds
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        for future in [pool.submit(target, *args, stop_at, recorder) for _ in range(clients)]:
+    with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+        for future in [pool.submit(target, client, number, stop_at, recorder) for client, number in sessions]:
             future.result()
-    return recorder, time.monotonic() - started
+    return time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------- profile
+
+
+def bench_env() -> dict:
+    return {**os.environ, "DATABASE_URL": bench_database_url(), "REDIS_URL": os.environ.get("REDIS_URL") or embedded.redis_url(),
+            "DEBUG": "false", "SECRET_KEY": "bench-only-not-secret", "ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "WIDGET_SESSION_RATE": "1000000/min", "WIDGET_ADDRESS_RATE": "1000000/min", "WIDGET_SESSION_CREATE_RATE": "1000000/min",
+            "CACHE_KEY_PREFIX": "hearth-bench", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60"}
+
+
+def profile_in_process(widget_token: str, requests: int, top: int) -> None:
+    """Runs in a child process with bench_env(): each request goes through Hearth's WSGI
+    application (every middleware, the real connection handling), one at a time."""
+    import cProfile
+    import io
+    import json
+    import pstats
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from bench.wsgi import application  # noqa: E402  (sets Django up)
+    import redis.connection  # noqa: E402
+    from django.db import connection  # noqa: E402
+
+    # What one request sends: SQL statements (through Django's connection) and Redis round trips.
+    sent: dict[str, list[str]] = {"sql": [], "redis": []}
+
+    def record_sql(execute, sql, params, many, context):
+        sent["sql"].append(sql)
+        return execute(sql, params, many, context)
+
+    send_packed = redis.connection.AbstractConnection.send_packed_command
+
+    def record_redis(self, command, check_health=True):
+        # One round trip may carry several commands (a pipeline); show each one's name and key.
+        raw = b"".join(bytes(part) for part in (command if isinstance(command, list) else [command]))
+        commands, at = [], 0
+        while raw.startswith(b"*", at):  # RESP: *<count>, then $<length> + bytes per word
+            end = raw.index(b"\r\n", at)
+            count, at, words = int(raw[at + 1:end]), end + 2, []
+            for _ in range(count):
+                end = raw.index(b"\r\n", at)
+                length = int(raw[at + 1:end])
+                words.append(raw[end + 2:end + 2 + length].decode(errors="replace"))
+                at = end + 4 + length
+            commands.append(" ".join(words[:2]))
+        sent["redis"].append("; ".join(commands))
+        return send_packed(self, command, check_health)
+
+    redis.connection.AbstractConnection.send_packed_command = record_redis
+    connection.execute_wrappers.append(record_sql)
+
+    def call(method: str, path: str, body: dict | None = None, headers: dict | None = None, query: str = "") -> tuple[int, dict]:
+        raw = json.dumps(body).encode() if body is not None else b""
+        environ = {
+            "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": f"/t/{SLUG}{path}", "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1",
+            "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw), "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+            "CONTENT_LENGTH": str(len(raw)), "CONTENT_TYPE": "application/json" if body is not None else "",
+            **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()},
+        }
+        status = []
+        chunks = application(environ, lambda line, _headers, *_: status.append(int(line.split()[0])))
+        content = b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
+        return status[0], (json.loads(content) if content else {})
+
+    code, session = call("POST", "/api/widget/v1/sessions", {"widget_token": widget_token})
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    code, conversation = call("POST", "/api/widget/v1/conversations", {"content": "hello"}, auth)
+    messages = f"/api/widget/v1/conversations/{conversation['number']}/messages"
+    cursor = {"value": ""}
+
+    def post():
+        code, _ = call("POST", messages, {"content": "Where is my parcel?"}, {**auth, "Idempotency-Key": uuid.uuid4().hex})
+        assert code == 201, code
+
+    def poll():
+        code, page = call("GET", messages, None, auth, f"after={cursor['value']}" if cursor["value"] else "")
+        assert code == 200, code
+        cursor["value"] = page["next_cursor"] or cursor["value"]
+
+    for name, operation in [("POST message", post), ("poll", poll)]:
+        for _ in range(20):  # warm: imports, URL resolver, connection, caches
+            operation()
+        sent["sql"].clear()
+        sent["redis"].clear()
+        operation()
+        statements, round_trips = list(sent["sql"]), list(sent["redis"])
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(requests):
+            operation()
+        cpu, wall = (time.process_time() - cpu) / requests, (time.perf_counter() - wall) / requests
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            operation()
+        profiler.disable()
+        print(f"\n=== {name}: {cpu * 1000:.2f} ms CPU, {wall * 1000:.2f} ms wall per request (in this process, unprofiled); "
+              f"{len(statements)} SQL statements and {len(round_trips)} Redis round trips per request:")
+        for statement in statements:
+            print(f"    SQL   {' '.join(statement.split())[:140]}")
+        for round_trip in round_trips:
+            print(f"    Redis {' '.join(round_trip.split())[:140]}")
+        for order in ("tottime", "cumulative"):
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order)
+            stats.print_stats(top)
+            lines = out.getvalue().splitlines()
+            header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+            print(f"  top {top} by {order} (per {requests} requests):")
+            print("\n".join("  " + line for line in lines[header:] if line.strip()))
+
+
+# ----------------------------------------------------------------------------- main
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per phase and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config/gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (gthread when > 1)")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="profile POST message and poll in-process instead")
+    parser.add_argument("--requests", type=int, default=300, help="requests per operation with --profile")
+    parser.add_argument("--top", type=int, default=25, help="profile lines shown with --profile")
+    parser.add_argument("--profile-child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    env = {**os.environ, "DATABASE_URL": bench_database_url(), "REDIS_URL": os.environ.get("REDIS_URL") or embedded.redis_url(),
-           "DEBUG": "false", "SECURE_SSL_REDIRECT": "false", "SECRET_KEY": "bench-only-not-secret", "ALLOWED_HOSTS": "localhost,127.0.0.1",
-           "WIDGET_SESSION_RATE": "1000000/min", "WIDGET_ADDRESS_RATE": "1000000/min", "WIDGET_SESSION_CREATE_RATE": "1000000/min",
-           "CACHE_KEY_PREFIX": "hearth-bench", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60"}
+    if args.profile_child:
+        profile_in_process(args.profile_child, args.requests, args.top)
+        return 0
+
+    env = bench_env()
     print("preparing the bench database ...", flush=True)
     widget_token = prepare(env)
+    if args.profile:
+        return subprocess.run([sys.executable, __file__, "--profile-child", widget_token, "--requests", str(args.requests),
+                               "--top", str(args.top)], cwd=REPO, env={**env, "PYTHONWARNINGS": "ignore"}).returncode
 
     import socket
 
@@ -149,11 +294,21 @@ def main() -> int:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
+    # The same server configuration as `make run`; without one, gunicorn's usual 2 x cores + 1.
+    config_file = REPO / "config" / "gunicorn.conf.py"
+    server_args = ["--config", str(config_file)] if config_file.exists() else []
+    if args.workers or not config_file.exists():
+        server_args += ["--workers", str(args.workers or (os.cpu_count() or 1) * 2 + 1)]
+    if args.threads:
+        server_args += ["--threads", str(args.threads)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "bench.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-         "--log-level", "warning"], cwd=REPO, env=env,
+        [sys.executable, "-m", "gunicorn", "bench.wsgi:application", *server_args, "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning"], cwd=REPO, env={**env, "PYTHONWARNINGS": "ignore"},
     )
     root = f"http://127.0.0.1:{port}"
+    recorders = {"baseline": Recorder(), "post": Recorder(), "poll": Recorder()}
+    elapsed = dict.fromkeys(recorders, 0.0)
+    clients: list[httpx.Client] = []
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -166,29 +321,55 @@ def main() -> int:
                 print("gunicorn did not come up", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-
-        print(f"{args.clients} clients x {args.seconds:.0f} s per phase, gunicorn {args.workers} workers, {os.cpu_count()} cores, "
-              f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n", flush=True)
-        baseline, baseline_time = run_phase(baseline_client, args.clients, args.seconds, root)
-        hearth, hearth_time = run_phase(widget_client, args.clients, args.seconds, f"{root}/t/{SLUG}", widget_token)
+        workers = describe_server(server.pid)
+        print(f"{args.clients} clients x {args.seconds:.0f} s per phase x {args.rounds} rounds, gunicorn {workers}, "
+              f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}\n", flush=True)
+        # Sessions and conversations are opened before the clock starts: set-up is not measured.
+        with ThreadPoolExecutor(max_workers=args.clients) as pool:
+            def open_one(_):
+                client = httpx.Client(base_url=f"{root}/t/{SLUG}", timeout=30)
+                clients.append(client)
+                return client, widget_session(client, widget_token)
+            widget_sessions = list(pool.map(open_one, range(args.clients)))
+        baseline_clients = [(httpx.Client(base_url=root, timeout=30), 0) for _ in range(args.clients)]
+        clients += [client for client, _ in baseline_clients]
+        for _ in range(args.rounds):
+            elapsed["baseline"] += run_phase(baseline_client, baseline_clients, args.seconds, recorders["baseline"])
+            elapsed["post"] += run_phase(post_client, widget_sessions, args.seconds, recorders["post"])
+            elapsed["poll"] += run_phase(poll_client, widget_sessions, args.seconds, recorders["poll"])
     finally:
+        for client in clients:
+            client.close()
         server.terminate()
         server.wait(timeout=30)
+    report(recorders, elapsed)
+    return 0
 
+
+def describe_server(pid: int) -> str:
+    """What gunicorn actually runs (its config file may decide), read from its workers."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    threads = [len(os.listdir(f"/proc/{child}/task")) for child in children if os.path.exists(f"/proc/{child}/task")]
+    return f"{len(children)} workers" + (f" x up to {max(threads)} threads" if threads and max(threads) > 1 else "")
+
+
+def report(recorders: dict[str, Recorder], elapsed: dict[str, float]) -> None:
     rows = []
-    for recorder, elapsed in [(baseline, baseline_time), (hearth, hearth_time)]:
+    for phase, recorder in recorders.items():
         for op, values in recorder.latencies.items():
-            rows.append((op, len(values) / elapsed, percentile(values, 50), percentile(values, 95), percentile(values, 99), recorder.errors.get(op, 0), len(values)))
+            rows.append((op, len(values) / elapsed[phase], percentile(values, 50), percentile(values, 95), percentile(values, 99),
+                         recorder.errors.get(op, 0), len(values)))
     print(f"{'operation':<18}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'errors':>9}{'requests':>10}")
     for op, rate, p50, p95, p99, errors, count in rows:
         print(f"{op:<18}{rate:>10.1f}{p50 * 1000:>10.1f}{p95 * 1000:>10.1f}{p99 * 1000:>10.1f}{errors:>9}{count:>10}")
     base = {row[0]: row for row in rows}["baseline insert"]
-    print("\nratios against the baseline insert (Hearth / baseline; throughput < 1 and latency > 1 mean slower):")
+    print("\nratios against the baseline insert (Hearth / baseline; throughput < 1 and latency > 1 mean slower;"
+          " the goal: throughput >= x0.50, p95 <= x2.00):")
     for op, rate, p50, p95, p99, _, _ in rows:
         if op != "baseline insert":
             print(f"  {op:<16} throughput x{rate / base[1]:.2f}   p50 x{p50 / base[2]:.2f}   p95 x{p95 / base[3]:.2f}   p99 x{p99 / base[4]:.2f}")
-    print("\nmean latency: " + ", ".join(f"{op} {statistics.mean(v) * 1000:.1f} ms" for op, v in {**baseline.latencies, **hearth.latencies}.items()))
-    return 0
+    means = {op: statistics.mean(values) * 1000 for recorder in recorders.values() for op, values in recorder.latencies.items()}
+    print("\nmean latency: " + ", ".join(f"{op} {mean:.1f} ms" for op, mean in means.items()))
 
 
 if __name__ == "__main__":
