@@ -113,6 +113,10 @@ TENANT_MODEL = "accounts.Account"
 TENANT_DOMAIN_MODEL = "accounts.Domain"
 PUBLIC_SCHEMA_NAME = "public"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# `SET search_path` once per request (set_tenant) instead of before every query. Safe because
+# the backend forgets the path on every rollback and savepoint rollback, which undo a SET
+# (tests/config/test_search_path.py).
+TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "config.middleware.InputGuardMiddleware",  # NUL and malformed admin ids: a 400/404 before anything reads them
