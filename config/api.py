@@ -19,6 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config import inputs
 from config.errors import ApplicationError
+from config.ratelimit import windows_count
 
 # ----------------------------------------------------------------------------- errors
 
@@ -124,7 +125,9 @@ class LimitedJSONParser(JSONParser):
 
 class ScopedThrottle(SimpleRateThrottle):
     """Rates come from settings.API_THROTTLE_RATES at call time (so tests can lower them);
-    counts live in the Redis cache, whose keys are prefixed per tenant."""
+    counts live in Redis, keyed per tenant. The first throttle of a request counts the request
+    for every throttle of its view in one round trip (config/ratelimit.py); the others read
+    their result."""
 
     scope = ""
 
@@ -137,6 +140,24 @@ class ScopedThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         identity = self.identity(request)
         return None if identity is None else self.cache_format % {"scope": self.scope, "ident": identity}
+
+    def allow_request(self, request, view):
+        key = self.get_cache_key(request, view)
+        if key is None or self.rate is None:
+            return True
+        counts = getattr(request, "_throttle_counts", None)
+        if counts is None or key not in counts:
+            windows = {key: self.duration}
+            for other in view.get_throttles():
+                other_key = other.get_cache_key(request, view) if isinstance(other, ScopedThrottle) and other.rate else None
+                if other_key is not None:
+                    windows.setdefault(other_key, other.duration)
+            counts = request._throttle_counts = {**(counts or {}), **windows_count(windows)}
+        count, self.seconds_left = counts[key]
+        return count <= self.num_requests
+
+    def wait(self):
+        return self.seconds_left
 
 
 class ClientAddressThrottle(ScopedThrottle):
