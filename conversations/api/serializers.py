@@ -54,11 +54,15 @@ class WidgetMessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_sender_name(self, message) -> str:
+        return self.sender_name_of(message, self.context.get("agent_names", {}))
+
+    @staticmethod
+    def sender_name_of(message, agent_names: dict[int, str]) -> str:
         if message.sender_type == Message.SenderType.AI:
             return "Assistant"
         if message.sender_type == Message.SenderType.AGENT:
             # First names only: customers see who answered, not the agent's full identity.
-            return self.context.get("agent_names", {}).get(message.sender_id, "Support")
+            return agent_names.get(message.sender_id, "Support")
         return ""
 
     def get_feedback(self, message) -> str | None:

@@ -67,11 +67,28 @@ class WidgetApi(APIView):
 
 def _agent_first_names(messages) -> dict[int, str]:
     ids = {m.sender_id for m in messages if m.sender_type == Message.SenderType.AGENT and m.sender_id}
+    if not ids:
+        return {}  # most pages: no query (an empty `pk__in` is still compiled before Django gives up)
     return {user.pk: user.get_short_name() for user in User.objects.filter(pk__in=ids)}
 
 
-def _messages_payload(messages: list[Message], context: dict | None = None) -> list[dict]:
-    return WidgetMessageSerializer(messages, many=True, context={"agent_names": _agent_first_names(messages), **(context or {})}).data
+_TIMESTAMP = serializers.DateTimeField()  # the API's one timestamp format, as the serializers write it
+
+
+def _messages_payload(messages: list[Message]) -> list[dict]:
+    """WidgetMessageSerializer's output (it stays the schema), built as plain dicts: the poll
+    and the POST are the widget's hot path, and a ModelSerializer rebuilds its fields from the
+    model on every use. tests/conversations/test_widget_payload.py holds the two to the same output."""
+    agent_names = _agent_first_names(messages)
+    return [
+        {
+            "id": message.id, "direction": message.direction, "sender_type": message.sender_type,
+            "sender_name": WidgetMessageSerializer.sender_name_of(message, agent_names), "content": message.content,
+            "attachments": message.attachments, "created_at": _TIMESTAMP.to_representation(message.created_at),
+            "feedback": getattr(message, "feedback_rating", None),
+        }
+        for message in messages
+    ]
 
 
 SessionOutput = inline_serializer("WidgetSession", {
