@@ -306,7 +306,7 @@ def main() -> int:
         server_args += ["--threads", str(args.threads)]
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bench.wsgi:application", *server_args, "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning"], cwd=REPO, env={**env, "PYTHONWARNINGS": "ignore"},
+         "--log-level", "warning"], cwd=REPO, env={**env, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL,
     )
     root = f"http://127.0.0.1:{port}"
     recorders = {"baseline": Recorder(), "post": Recorder(), "poll": Recorder()}

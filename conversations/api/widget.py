@@ -7,6 +7,7 @@ conversations in that inbox. Private notes and internal activity are never retur
 from __future__ import annotations
 
 from django.db.models import F
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -63,6 +64,15 @@ class WidgetApi(APIView):
     def conversation(self, number: int) -> Conversation:
         """The session contact's conversation in the session's inbox, or 404."""
         return get_object_or_404(Conversation, number=number, contact=self.session.contact, inbox=self.session.inbox)
+
+    def conversation_id(self, number: int) -> int:
+        """conversation(number)'s id only: the poll needs no more, and one column is a cheaper
+        query to build than the whole row."""
+        mine = Conversation.objects.filter(number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id)
+        found = list(mine.values_list("id", flat=True)[:1])
+        if not found:
+            raise Http404("No conversation matches the given query.")
+        return found[0]
 
 
 def _agent_first_names(messages) -> dict[int, str]:
@@ -174,8 +184,7 @@ class MessageListApi(WidgetApi):
         responses={200: MessagePage, **error_responses(400, 401, 403, 404, 429)}, tags=["widget"],
     )
     def get(self, request, number: int):
-        conversation = self.conversation(number)
-        messages = Message.objects.filter(conversation=conversation, kind__in=VISIBLE_KINDS).annotate(feedback_rating=F("feedback__rating"))
+        messages = Message.objects.filter(conversation_id=self.conversation_id(number), kind__in=VISIBLE_KINDS).annotate(feedback_rating=F("feedback__rating"))
         after = request.query_params.get("after")
         if after is not None:
             cursor = inputs.int_or_none(after)
