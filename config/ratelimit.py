@@ -46,6 +46,8 @@ def windows_count(windows: dict[str, int]) -> dict[str, tuple[int, float]]:
     script = _scripts.get(id(client))
     if script is None:
         script = _scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
-    keys = [cache.make_key(key) for key in windows]
+    # Not DRF's own key: during a rolling deploy, old processes keep a pickled history under
+    # that one, and an INCR on it (or their unpickling of our counter) would fail.
+    keys = [cache.make_key(f"window:{key}") for key in windows]
     result = script(keys=keys, args=[int(seconds * 1000) for seconds in windows.values()])
     return {key: (int(result[2 * i]), int(result[2 * i + 1]) / 1000) for i, key in enumerate(windows)}
