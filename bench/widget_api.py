@@ -315,7 +315,7 @@ def main() -> int:
     elapsed = dict.fromkeys(recorders, 0.0)
     clients: list[httpx.Client] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy machine can take a while to start the workers
         while True:
             try:
                 if httpx.get(f"{root}/t/{SLUG}/api/widget/v1/config?widget_token={widget_token}", timeout=2).status_code == 200:

@@ -200,7 +200,9 @@ class MessageListApi(WidgetApi):
                    responses={201: WidgetMessageSerializer, 200: WidgetMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
                    tags=["widget"])
     def post(self, request, number: int):
-        conversation = self.conversation(number)
+        # Only the id: the service locks and reads the row itself, in its transaction.
+        conversation = get_object_or_404(Conversation.objects.only("id"), number=number, contact_id=self.session.contact_id,
+                                         inbox_id=self.session.inbox_id)
         data = ContentInput(data=request.data)
         data.is_valid(raise_exception=True)
         message, created = services.message_add_incoming(
