@@ -272,7 +272,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="per phase and round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config/gunicorn.conf.py's)")
-    parser.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (gthread when > 1)")
+    parser.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker (1: sync workers)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="profile POST message and poll in-process instead")
     parser.add_argument("--requests", type=int, default=300, help="requests per operation with --profile")
@@ -305,7 +305,8 @@ def main() -> int:
     if args.workers or not config_file.exists():
         server_args += ["--workers", str(args.workers or (os.cpu_count() or 1) * 2 + 1)]
     if args.threads:
-        server_args += ["--threads", str(args.threads)]
+        # --threads 1 means sync workers (to compare with the configuration's threaded ones).
+        server_args += ["--threads", str(args.threads), "--worker-class", "sync" if args.threads == 1 else "gthread"]
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bench.wsgi:application", *server_args, "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning"], cwd=REPO, env={**env, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL,
@@ -326,7 +327,7 @@ def main() -> int:
                 print("gunicorn did not come up", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        workers = describe_server(server.pid)
+        workers = describe_server(server.pid, server_args)
         print(f"{args.clients} clients x {args.seconds:.0f} s per phase x {args.rounds} rounds, gunicorn {workers}, "
               f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}\n", flush=True)
         # Sessions and conversations are opened before the clock starts: set-up is not measured.
@@ -351,11 +352,11 @@ def main() -> int:
     return 0
 
 
-def describe_server(pid: int) -> str:
-    """What gunicorn actually runs (its config file may decide), read from its workers."""
+def describe_server(pid: int, server_args: list[str]) -> str:
+    """What gunicorn runs: its flags (the config file may decide the rest) and its workers."""
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    threads = [len(os.listdir(f"/proc/{child}/task")) for child in children if os.path.exists(f"/proc/{child}/task")]
-    return f"{len(children)} workers" + (f" x up to {max(threads)} threads" if threads and max(threads) > 1 else "")
+    flags = " ".join(arg.replace(str(REPO) + "/", "") for arg in server_args)
+    return f"{flags} ({len(children)} worker processes)"
 
 
 def report(recorders: dict[str, Recorder], elapsed: dict[str, float]) -> None:
