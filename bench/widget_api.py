@@ -253,14 +253,26 @@ def profile_in_process(widget_token: str, requests: int, top: int, dump: str = "
             print(f"    SQL   {' '.join(statement.split())[:140]}")
         for round_trip in round_trips:
             print(f"    Redis {' '.join(round_trip.split())[:140]}")
-        for order in ("tottime", "cumulative"):
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order)
-            stats.print_stats(top)
-            lines = out.getvalue().splitlines()
-            header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
-            print(f"  top {top} by {order} (per {requests} requests, CPU seconds):")
-            print("\n".join("  " + line for line in lines[header:] if line.strip()))
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.strip_dirs().sort_stats("tottime").print_stats(top)
+        lines = out.getvalue().splitlines()
+        header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+        print(f"  top {top} by own time (per {requests} requests, CPU seconds):")
+        print("\n".join("  " + line for line in lines[header:] if line.strip()))
+        print(f"  Hearth's own functions by share of the request (cumulative, including what they call):")
+        print("\n".join("  " + line for line in _own_code_shares(pstats.Stats(profiler), top)))
+
+
+def _own_code_shares(stats, top: int) -> list[str]:
+    """The profile seen from Hearth's code: which of its functions the request's time is spent under."""
+    total = max(entry[3] for entry in stats.stats.values())
+    rows = []
+    for (filename, line, function), (_, calls, _, cumulative, _) in stats.stats.items():
+        path = Path(filename)
+        if path.is_relative_to(REPO) and not path.is_relative_to(REPO / "bench") and ".venv" not in path.parts:
+            rows.append((cumulative / total, f"{path.relative_to(REPO)}:{line}({function})", calls))
+    return [f"  {share * 100:5.1f}%  {name}" for share, name, _ in sorted(rows, reverse=True)[:top]]
 
 
 # ----------------------------------------------------------------------------- main
