@@ -114,9 +114,10 @@ def message_add_incoming(
     first message and writes nothing, also when two retries race."""
     content = _content_required(content, attachments)
     if idempotency_key:
-        existing = Message.objects.filter(conversation=conversation, idempotency_key=idempotency_key).first()
-        if existing:
-            return existing, False
+        # Nearly every key is new: probe for an id (one column, no ordering), read the row on a hit.
+        seen = list(Message.objects.filter(conversation=conversation, idempotency_key=idempotency_key).values_list("id", flat=True)[:1])
+        if seen:
+            return Message.objects.get(pk=seen[0]), False
     try:
         with transaction.atomic():
             message = _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
