@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import DisallowedHost, ValidationError
 from django.db import models
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 
@@ -54,6 +54,12 @@ class InputGuardMiddleware:
         where = self._where_nul(request)
         if where is not None:
             return _refusal(request, where)
+        try:
+            # Every later layer (tenant routing first) reads the host; a host outside
+            # ALLOWED_HOSTS is refused here once, in the API's error shape under /api/.
+            request.get_host()
+        except DisallowedHost:
+            return _refusal(request, "Host header", "the Host header names no site served here")
         return self.get_response(request)
 
     @staticmethod

@@ -238,3 +238,13 @@ def test_nul_inside_custom_attributes_from_the_admin_is_a_form_error(db, alpha, 
     assert response.status_code == 200  # the form again, with its error
     with tenant_context(alpha):
         assert not Contact.objects.filter(name="Nul").exists()
+
+
+def test_a_host_outside_allowed_hosts_is_a_400_in_the_apis_error_shape(db, alpha):
+    from django.test import Client
+
+    api = Client(HTTP_HOST="a&s").post("/t/alpha/api/v1/conversations/1/assign", {}, content_type="application/json")
+    assert api.status_code == 400 and api["Content-Type"] == "application/json"
+    assert api.json()["error"]["code"] == "invalid"
+    page = Client(HTTP_HOST="a&s").get("/admin/login/")
+    assert page.status_code == 400 and b"Host header" in page.content
