@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 
 from config import inputs
 from conversations.access import conversations_visible_to
-from conversations.models import CannedResponse, Contact, Conversation, ConversationEvent, Message
-
-# The expression of the message_content_fts index (migration 0006): a query uses the index only
-# if it filters on exactly this. English stemming, so a search for "refunds" finds "refund".
-SEARCH_CONFIG = "english"
-MESSAGE_WORDS = SearchVector("content", config=SEARCH_CONFIG)
+from conversations.models import SEARCH_CONFIG, CannedResponse, Contact, Conversation, ConversationEvent, Message
 
 
 def conversation_queue(*, user, account) -> QuerySet[Conversation]:
@@ -28,13 +23,14 @@ def conversation_queue(*, user, account) -> QuerySet[Conversation]:
 
 
 def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet[Conversation]:
-    """Match the contact's name or e-mail, the subject, the #number or any message's words.
+    """Match the contact's name or e-mail, the subject, the #number or the messages' words.
 
     Each kind of match is its own indexed lookup, and their conversation ids are combined in
     one subquery: trigram indexes serve the substring matches on names, e-mails and subjects
-    (ILIKE '%term%'), the full-text index serves the message text (word forms: "refunds" finds
-    "refund"), the unique index the number. One OR over the joined rows instead would scan
-    every conversation and its contact.
+    (ILIKE '%term%'), the unique index the number, and the conversation's search document
+    (GIN, conv_search_document) the words of its subject, messages and notes (English
+    stemming: "refunds" finds "refund"; websearch syntax). The document is one row per
+    conversation, so a common word costs its matching conversations, not its messages.
     """
     term = term.strip()
     if not term:
@@ -44,7 +40,7 @@ def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet
     matches = [
         Conversation.objects.filter(contact__in=contacts).values("pk"),
         Conversation.objects.filter(subject__icontains=term).values("pk"),
-        Message.objects.annotate(words=MESSAGE_WORDS).filter(words=words).values("conversation_id"),
+        Conversation.objects.filter(search_document=words).values("pk"),
     ]
     number = inputs.int_or_none(term.removeprefix("#"), min_value=1, max_value=2**31 - 1)
     if number is not None:
