@@ -24,6 +24,7 @@ has 500 messages.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import random
@@ -32,6 +33,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -268,6 +270,11 @@ def load_rows(people: dict) -> None:
             if total >= TARGET_MESSAGES:
                 break
     print(f"  {total:,} messages: {time.monotonic() - step:.1f} s", flush=True)
+
+    step = time.monotonic()  # the conversations' search documents, as migration 0007 fills them
+    backfill = importlib.import_module("conversations.migrations.0007_conversation_search_document").backfill
+    backfill(None, SimpleNamespace(connection=raw))
+    print(f"  search documents: {time.monotonic() - step:.1f} s", flush=True)
 
     with raw.cursor().copy("COPY conversations_conversationevent (conversation_id, actor_type, actor_name, action, field, old_value, new_value, created_at) FROM STDIN") as copy:
         for n in range(40):

@@ -16,7 +16,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
-from django.contrib.postgres.search import SearchVector
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -204,6 +204,17 @@ class CannedResponse(models.Model):
         return f"/{self.short_code}"
 
 
+# The text search configuration of Conversation.search_document, for writes and queries alike.
+SEARCH_CONFIG = "english"
+
+
+class ConversationManager(models.Manager):
+    def get_queryset(self):
+        # The search document is for the database's index only: never read into Python (it is
+        # kilobytes per row), and so never written back by a save() of a whole row.
+        return super().get_queryset().defer("search_document")
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -245,6 +256,13 @@ class Conversation(models.Model):
     resolution_breached = models.BooleanField(default=False)
     # The client's Idempotency-Key of the request that opened it: a retry finds this row.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, editable=False)
+    # The words of the subject and of every message but activity lines (notes included), for
+    # the queue's full-text search (selectors.conversation_search). Written only by
+    # services/intake.py, in the UPDATE each message already makes (migration 0007 filled it
+    # for older rows); capped below PostgreSQL's 1 MB tsvector limit (intake.SEARCH_DOCUMENT_CAP).
+    search_document = SearchVectorField(null=True, editable=False)
+
+    objects = ConversationManager()
 
     class Meta:
         ordering = ["-last_activity_at"]
@@ -266,6 +284,7 @@ class Conversation(models.Model):
             models.Index(fields=["status", "snoozed_until"], name="conv_snoozed", condition=Q(status="snoozed")),
             models.Index(fields=["ai_category"], name="conv_ai_category"),
             GinIndex(OpClass(Upper("subject"), name="gin_trgm_ops"), name="conv_subject_trgm"),
+            GinIndex(fields=["search_document"], name="conv_search_document"),
             # The queue's order (selectors.conversation_queue, with the admin's pk tie-breaker),
             # so a page of it is an index walk, not a sort of every conversation.
             models.Index(
@@ -326,8 +345,6 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread"),
-            # Full-text search of the queue (selectors.conversation_search); must match its expression.
-            GinIndex(SearchVector("content", config="english"), name="message_content_fts"),
             # Small: only incoming messages whose follow-up has not run yet, which the sweep reads.
             models.Index(
                 fields=["created_at"], name="message_followup_pending",

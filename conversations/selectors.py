@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, F, Func, Q, QuerySet, Subquery
 
 from config import inputs
 from conversations.access import conversations_visible_to
-from conversations.models import CannedResponse, Contact, Conversation, ConversationEvent, Message
-
-# The expression of the message_content_fts index (migration 0006): a query uses the index only
-# if it filters on exactly this. English stemming, so a search for "refunds" finds "refund".
-SEARCH_CONFIG = "english"
-MESSAGE_WORDS = SearchVector("content", config=SEARCH_CONFIG)
+from conversations.models import SEARCH_CONFIG, CannedResponse, Contact, Conversation, ConversationEvent, Message
 
 
 def conversation_queue(*, user, account) -> QuerySet[Conversation]:
@@ -27,30 +22,41 @@ def conversation_queue(*, user, account) -> QuerySet[Conversation]:
     )
 
 
-def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet[Conversation]:
-    """Match the contact's name or e-mail, the subject, the #number or any message's words.
+class _AnyOf(Func):
+    """`column = ANY(ARRAY(subquery))`: an array the planner can probe an index with, where
+    `column IN (subquery)` inside an OR can only be checked row by row."""
 
-    Each kind of match is its own indexed lookup, and their conversation ids are combined in
-    one subquery: trigram indexes serve the substring matches on names, e-mails and subjects
-    (ILIKE '%term%'), the full-text index serves the message text (word forms: "refunds" finds
-    "refund"), the unique index the number. One OR over the joined rows instead would scan
-    every conversation and its contact.
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (column, column_params), (subquery, subquery_params) = (compiler.compile(e) for e in self.get_source_expressions())
+        return f"{column} = ANY(ARRAY{subquery})", (*column_params, *subquery_params)
+
+
+def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet[Conversation]:
+    """Match the contact's name or e-mail, the subject, the #number or the messages' words.
+
+    One OR of conditions on the conversation's own row, each with its index: the conversation's
+    search document (GIN, conv_search_document: the words of its subject, messages and notes;
+    English stemming, so "refunds" finds "refund"; websearch syntax), the subject by trigram
+    (ILIKE '%term%'), the contacts whose name or e-mail match (trigram) as an array of ids, the
+    number. So the planner can combine the indexes for a rare term (BitmapOr) and, for a common
+    word, walk the queue's order index and stop at the page's end, where gathering every
+    matching id first costs as much as there are matches.
     """
     term = term.strip()
     if not term:
         return queryset
-    contacts = Contact.objects.filter(Q(name__icontains=term) | Q(email__icontains=term)).values("pk")
-    words = SearchQuery(term, search_type="websearch", config=SEARCH_CONFIG)
-    matches = [
-        Conversation.objects.filter(contact__in=contacts).values("pk"),
-        Conversation.objects.filter(subject__icontains=term).values("pk"),
-        Message.objects.annotate(words=MESSAGE_WORDS).filter(words=words).values("conversation_id"),
-    ]
+    contacts = Contact.objects.filter(Q(name__icontains=term) | Q(email__icontains=term)).values("pk").order_by()
+    matches = (
+        Q(search_document=SearchQuery(term, search_type="websearch", config=SEARCH_CONFIG))
+        | Q(subject__icontains=term)
+        | Q(_AnyOf(F("contact_id"), Subquery(contacts)))
+    )
     number = inputs.int_or_none(term.removeprefix("#"), min_value=1, max_value=2**31 - 1)
     if number is not None:
-        matches.append(Conversation.objects.filter(number=number).values("pk"))
-    matches = [match.order_by() for match in matches]
-    return queryset.filter(pk__in=matches[0].union(*matches[1:], all=True))
+        matches |= Q(number=number)
+    return queryset.filter(matches)
 
 
 def conversation_ai_categories() -> list[str]:

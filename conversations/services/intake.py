@@ -9,22 +9,60 @@ Timestamps kept here, and nowhere else:
 - `last_activity_at`: any message or status change.
 
 Every customer message queues its follow-up work after commit (`followups.message_received`).
+
+The conversation's `search_document` (the queue's full-text search) gets the words of the
+subject and of each customer message, reply and note, in the UPDATE of the conversation's row
+that each of them makes anyway; activity lines are not searched. PostgreSQL refuses a tsvector
+over 1 MB, so a message adds at most its first SEARCH_TEXT_CAP characters, and a document whose
+text form has reached SEARCH_DOCUMENT_CAP bytes (thousands of messages; a 500-message thread is
+~30 kB) takes no more words: later messages of such a thread are not found by search.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Func, Value
 
 from config.errors import ApplicationError
 from conversations import events, followups
 from conversations.events import Actor
-from conversations.models import Contact, Conversation, Inbox, Message, Priority
+from conversations.models import SEARCH_CONFIG, Contact, Conversation, Inbox, Message, Priority
 from conversations.services._common import Status, locked, now
 from conversations.services.assignment import assignee_apply, conversation_auto_assign
 from conversations.services.sla import breach_if_late, sla_apply
 from conversations.services.status import status_apply
+
+
+SEARCH_TEXT_CAP = 100_000
+SEARCH_DOCUMENT_CAP = 500_000
+
+
+class _WordsAdded(Func):
+    """`search_document || to_tsvector(text)`, unless the document has reached its cap."""
+
+    output_field = SearchVectorField()
+
+    def __init__(self, text: str):
+        super().__init__(F("search_document"), SearchVector(Value(text[:SEARCH_TEXT_CAP]), config=SEARCH_CONFIG))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (document, document_params), (words, words_params) = (compiler.compile(e) for e in self.get_source_expressions())
+        sql = (
+            f"CASE WHEN {document} IS NULL THEN {words} "
+            f"WHEN octet_length({document}::text) < {SEARCH_DOCUMENT_CAP} THEN {document} || {words} "
+            f"ELSE {document} END"
+        )
+        return sql, (*document_params, *words_params, *document_params, *document_params, *words_params, *document_params)
+
+
+def _words_saved(conversation: Conversation, text: str, update_fields: list[str] | None) -> None:
+    """Saves the (locked) conversation with the text's words added to its search document."""
+    conversation.search_document = _WordsAdded(text)
+    conversation.save(update_fields=None if update_fields is None else [*update_fields, "search_document"])
+    del conversation.search_document  # unloaded again (deferred), so no later save repeats the expression
 
 
 def _next_conversation_number() -> int:
@@ -71,7 +109,9 @@ def conversation_open(
         created_at=moment,
         resolution_clock_started_at=moment,
         idempotency_key=idempotency_key,
+        search_document=SearchVector(Value(f"{subject}\n{content}"[:SEARCH_TEXT_CAP]), config=SEARCH_CONFIG),
     )
+    del conversation.search_document  # the expression, not its value: leave the field unloaded
     events.conversation_opened(conversation, Actor.contact(contact), at=moment)
     message = Message.objects.create(
         conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
@@ -147,7 +187,7 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
         conversation.waiting_since = moment
     # The row is locked above, so no save here can lose a concurrent change. A reopen saves
     # every field (status, clocks, SLA); the usual message on an open conversation moves two.
-    conversation.save(update_fields=None if reopened else ["last_activity_at", "waiting_since"])
+    _words_saved(conversation, content, None if reopened else ["last_activity_at", "waiting_since"])
     followups.message_received(message)
     return message
 
@@ -182,7 +222,7 @@ def message_add_reply(
         # Whoever answers an unassigned conversation takes it, as agents expect.
         assignee_apply(conversation, author, Actor.agent(author), moment)
         fields.append("assignee")
-    conversation.save(update_fields=fields)
+    _words_saved(conversation, content, fields)
     return message
 
 
@@ -197,5 +237,5 @@ def message_add_note(*, conversation: Conversation, content: str, author, at: da
         conversation=conversation, direction=Message.Direction.OUTGOING, kind=Message.Kind.NOTE,
         sender_type=Message.SenderType.AGENT, sender_id=author.pk, content=content, created_at=moment,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=moment)
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=moment, search_document=_WordsAdded(content))
     return message

@@ -9,17 +9,20 @@ The timings at 100,000 conversations are bench/desk_scale.py's (docs/performance
 from __future__ import annotations
 
 import re
+from importlib import import_module
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.middleware import tenant_cache_clear
 from accounts.models import Membership
 from config.pagination import CappedCountPaginator
 from conversations import services
 from conversations.events import Actor
-from conversations.models import Priority
+from conversations.models import Conversation, Priority
+from conversations.services._common import activity_add
 from tests.accounts.factories import PASSWORD
 from tests.conftest import admin_login
 from tests.conversations.factories import ContactFactory, InboxFactory, LabelFactory, TeamFactory, TeamMemberFactory
@@ -233,3 +236,33 @@ def test_the_label_filter_lists_each_labelled_conversation_once(desk, alpha_clie
     page = alpha_client.get(QUEUE, {"labels__id__exact": bug.pk}).content.decode()
     assert page.count(f">#{two_labels.number}<") == 1 and page.count(f">#{three_labels.number}<") == 1
     assert f">#{one_label.number}<" not in page
+
+
+def test_search_finds_the_words_of_replies_and_notes_but_not_activity_lines(searchable, desk, alpha_client):
+    refund, late = searchable["refund"], searchable["late"]
+    services.message_add_reply(conversation=refund, content="The courier collects the toaster tomorrow", author=desk["manager"])
+    services.message_add_note(conversation=late, content="Escalated to the warehouse supervisor", author=desk["manager"])
+    activity_add(late, "Marmalade rearranged by the system", timezone.now())
+    assert _numbers_found(alpha_client, "toaster") == {refund.number}
+    assert _numbers_found(alpha_client, "supervisors") == {late.number}
+    assert _numbers_found(alpha_client, "marmalade") == set()
+    # A customer writing after a reply and a reopen adds to the same document.
+    services.conversation_status_set(conversation=refund, status="resolved", by=Actor.agent(desk["manager"]))
+    services.message_add_incoming(conversation=refund, content="The toaster never came, reopening")
+    assert _numbers_found(alpha_client, "toaster courier") == {refund.number}
+    assert _numbers_found(alpha_client, "reopening") == {refund.number}
+
+
+def test_the_migration_fills_the_search_document_of_conversations_made_before_it(searchable, desk, alpha_client):
+    late = searchable["late"]
+    services.message_add_note(conversation=late, content="Customer prefers a phone call", author=desk["manager"])
+    activity_add(late, "Marmalade rearranged by the system", timezone.now())
+    Conversation.objects.filter(pk=late.pk).update(search_document=None)  # as before migration 0007
+    assert _numbers_found(alpha_client, "anniversary") == set()
+    with connection.schema_editor() as editor:
+        import_module("conversations.migrations.0007_conversation_search_document").backfill(None, editor)
+    assert Conversation.objects.filter(search_document__isnull=True).count() == 0
+    assert _numbers_found(alpha_client, "anniversary") == {late.number}  # a customer message
+    assert _numbers_found(alpha_client, "phone") == {late.number}  # a note
+    assert _numbers_found(alpha_client, "marmalade") == set()  # an activity line
+    assert _numbers_found(alpha_client, "question") == {c.number for c in searchable.values()}  # untouched ones kept theirs
