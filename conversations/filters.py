@@ -1,11 +1,33 @@
 """Filters of the agents' API conversation list (django-filter)."""
 
+from datetime import timezone
+
 import django_filters
+from django import forms
 
 from config import inputs
 from conversations.models import Conversation, Priority
 
 PRIORITY_BY_NAME = {label.lower(): value for value, label in Priority.choices}
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """ISO 8601 accepted with any offset Python allows (up to +-23:59), handed to PostgreSQL in
+    UTC: PostgreSQL refuses offsets past +-15:59, and a moment outside years 1-9999 once in
+    UTC is an input error, not a server error."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None or moment.tzinfo is None:
+            return moment
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError as error:
+            raise forms.ValidationError("a date and time between years 1 and 9999", code="invalid") from error
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = type("UTCIsoDateTimeField", (UTCDateTimeField, django_filters.fields.IsoDateTimeField), {})
 
 
 class ConversationFilter(django_filters.FilterSet):
@@ -15,7 +37,7 @@ class ConversationFilter(django_filters.FilterSet):
     team = django_filters.NumberFilter(field_name="team_id", min_value=1, max_value=2**62)
     inbox = django_filters.NumberFilter(field_name="inbox_id", min_value=1, max_value=2**62)
     label = django_filters.CharFilter(field_name="labels__name", max_length=50)
-    updated_since = django_filters.IsoDateTimeFilter(field_name="last_activity_at", lookup_expr="gte")
+    updated_since = UTCIsoDateTimeFilter(field_name="last_activity_at", lookup_expr="gte")
 
     class Meta:
         model = Conversation

@@ -248,3 +248,18 @@ def test_a_host_outside_allowed_hosts_is_a_400_in_the_apis_error_shape(db, alpha
     assert api.json()["error"]["code"] == "invalid"
     page = Client(HTTP_HOST="a&s").get("/admin/login/")
     assert page.status_code == 400 and b"Host header" in page.content
+
+
+def test_updated_since_with_an_offset_postgresql_refuses_is_answered_not_a_500(db, alpha):
+    """Schemathesis found `updated_since=0408-08-31T02:28:37+22:37` gave a DataError (500):
+    Python accepts offsets to +-23:59, PostgreSQL only to +-15:59."""
+    from django.test import Client
+
+    from accounts.services import api_token_create
+
+    manager = MembershipFactory(account=alpha, role=Membership.Role.MANAGER).user
+    key = api_token_create(user=manager, account=alpha, name="dates")[1]
+    client = Client(HTTP_HOST="alpha.localhost", HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/conversations/", {"updated_since": "0408-08-31T02:28:37+22:37"}).status_code == 200
+    edge = client.get("/api/v1/conversations/", {"updated_since": "0001-01-01T00:00:00+05:00"})
+    assert edge.status_code == 400 and "updated_since" in edge.json()["error"]["fields"]
