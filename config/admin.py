@@ -26,46 +26,28 @@ from django.db import models
 from django.http import HttpResponseBadRequest
 from django.template.loader import render_to_string
 
-MAX_JSON_DEPTH = 32
-MAX_JSON_BYTES = 64 * 1024
+from config import inputs
+
 MAX_SEARCH_LENGTH = 200
 CHANGELIST_PARAMETERS = frozenset({ALL_VAR, ORDER_VAR, PAGE_VAR, SEARCH_VAR, ERROR_FLAG, IS_POPUP_VAR, TO_FIELD_VAR, IS_FACETS_VAR})
 
 
-def _json_problem(value, *, max_depth: int) -> str | None:
-    """What makes a decoded JSON value unstorable, walked without recursion; None if nothing."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "Text in JSON must not contain NUL characters."
-        elif isinstance(item, (dict, list)):
-            if depth > max_depth:
-                return f"JSON may be nested at most {max_depth} levels deep."
-            if isinstance(item, dict):
-                stack.extend((key, depth) for key in item)
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return None
-
-
 class SafeJSONFormField(forms.JSONField):
-    """Django's JSON form field, bounded: a form error instead of a 500 for any input."""
+    """Django's JSON form field, bounded by the one JSON rule of config.inputs (size, depth,
+    storable text): a form error instead of a 500 for any input."""
 
     def to_python(self, value):
         if isinstance(value, str):
-            if len(value.encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
-                raise forms.ValidationError(f"JSON may be at most {MAX_JSON_BYTES // 1024} KB.", code="unsafe")
+            if len(value.encode("utf-8", "surrogatepass")) > inputs.MAX_JSON_BYTES:
+                raise forms.ValidationError(f"JSON may be at most {inputs.MAX_JSON_BYTES // 1024} KB.", code="unsafe")
             if "\x00" in value:
                 raise forms.ValidationError("Text in JSON must not contain NUL characters.", code="unsafe")
         try:
-            data = super().to_python(value)
+            return inputs.json_check(super().to_python(value))
         except RecursionError as error:
-            raise forms.ValidationError(f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.", code="unsafe") from error
-        problem = _json_problem(data, max_depth=MAX_JSON_DEPTH)
-        if problem:
-            raise forms.ValidationError(problem, code="unsafe")
-        return data
+            raise forms.ValidationError(f"JSON nested deeper than {inputs.MAX_JSON_DEPTH} levels", code="unsafe") from error
+        except inputs.InvalidInput as error:
+            raise forms.ValidationError(str(error), code="unsafe") from error
 
     def bound_data(self, data, initial):
         try:
