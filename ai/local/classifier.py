@@ -125,6 +125,7 @@ class IntentClassifier:
         self.trained_at = ""
         self.fit_seconds = 0.0
         self.n_examples = 0
+        self.held_out: dict = {}
         self._coef = np.zeros((0, 0), dtype=np.float32)
         self._intercept = np.zeros(0, dtype=np.float32)
         self._centre = np.zeros(0, dtype=np.float32)
@@ -165,23 +166,44 @@ class IntentClassifier:
         return self
 
     def _calibrate(self, vectors: np.ndarray, y: np.ndarray) -> float:
-        """The in-scope score that `in_scope_target` of held-out in-scope examples reach."""
+        """The in-scope score that `in_scope_target` of held-out in-scope examples reach.
+
+        Also records `held_out` (accuracy of the best category on the held-out folds, and with
+        the threshold applied): a cross-validated estimate that costs no extra fit.
+        """
+        self.held_out = {}
         counts = np.bincount(y, minlength=len(self.labels))
-        folds = min(self.calibration_folds, int(counts.min()))
-        if folds < 2:
+        folds = min(self.calibration_folds, int(np.median(counts)))
+        # A category with fewer examples than folds (a fresh one, made by a single correction)
+        # cannot be held out: it is left out of the calibration rather than switching the
+        # out-of-scope threshold off for every category.
+        keep = counts[y] >= folds
+        if folds < 2 or len(np.unique(y[keep])) < 2:
             return 0.0  # too few examples to hold any out: accept everything
         from sklearn.model_selection import StratifiedKFold
 
-        held_out = []
+        present, y_kept = np.unique(y[keep], return_inverse=True)
+        vectors_kept = vectors[keep]
+        held_out, correct = [], []
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        for fold, (train, test) in enumerate(splitter.split(vectors, y)):
-            if fold and len(y) >= _ENOUGH_HELD_OUT * folds:
+        for fold, (train, test) in enumerate(splitter.split(vectors_kept, y_kept)):
+            if fold and len(y_kept) >= _ENOUGH_HELD_OUT * folds:
                 break  # one fold already holds out enough messages for a stable quantile
-            coef, intercept = _fit_weights(vectors[train], y[train], c=self.c, n_labels=len(self.labels))
-            exemplars = vectors[train[self._exemplar_indices(y[train])]].astype(np.float16).astype(np.float32)
-            probabilities = _softmax(vectors[test] @ coef.T + intercept)
-            held_out.append(probabilities.max(axis=1) * (vectors[test] @ exemplars.T).max(axis=1))
-        return float(np.quantile(np.concatenate(held_out), 1.0 - self.in_scope_target))
+            coef, intercept = _fit_weights(vectors_kept[train], y_kept[train], c=self.c, n_labels=len(present))
+            exemplars = vectors_kept[train[self._exemplar_indices(y_kept[train])]].astype(np.float16).astype(np.float32)
+            probabilities = _softmax(vectors_kept[test] @ coef.T + intercept)
+            held_out.append(probabilities.max(axis=1) * (vectors_kept[test] @ exemplars.T).max(axis=1))
+            correct.append(probabilities.argmax(axis=1) == y_kept[test])
+        scores, correct = np.concatenate(held_out), np.concatenate(correct)
+        threshold = float(np.quantile(scores, 1.0 - self.in_scope_target))
+        self.held_out = {
+            "folds": folds,
+            "n": int(len(scores)),
+            "accuracy": round(float(correct.mean()), 4),
+            "accuracy_with_out_of_scope": round(float((correct & (scores >= threshold)).mean()), 4),
+            "kept": round(float((scores >= threshold).mean()), 4),
+        }
+        return threshold
 
     def _exemplar_indices(self, y: np.ndarray) -> np.ndarray:
         """Up to `exemplars_per_label` examples of each category, drawn with the model's seed."""
@@ -205,8 +227,15 @@ class IntentClassifier:
         return _softmax(vectors @ self._coef.T + self._intercept)
 
     def predict(
-        self, texts: Sequence[str], *, vectors: np.ndarray | None = None, evidence: int = 3, alternatives: int = 3
+        self,
+        texts: Sequence[str],
+        *,
+        vectors: np.ndarray | None = None,
+        evidence: int = 3,
+        alternatives: int = 3,
+        threshold: float | None = None,
     ) -> list[Prediction]:
+        """`threshold` replaces the calibrated one (a tenant's own out-of-scope setting)."""
         if not self.is_trained:
             raise ValueError("the classifier has not been trained")
         texts = list(texts)
@@ -220,7 +249,7 @@ class IntentClassifier:
         for row, p in enumerate(probabilities):
             ranked = np.argsort(-p)
             best = int(ranked[0])
-            out_of_scope = bool(in_scope_scores[row] < self.threshold)
+            out_of_scope = bool(in_scope_scores[row] < (self.threshold if threshold is None else threshold))
             found = [
                 Evidence(
                     text=self._exemplar_texts[j],
@@ -257,6 +286,7 @@ class IntentClassifier:
             "n_examples": self.n_examples,
             "trained_at": self.trained_at,
             "fit_seconds": self.fit_seconds,
+            "held_out": self.held_out,
             "exemplar_texts": self._exemplar_texts,
         }
 
@@ -309,6 +339,7 @@ class IntentClassifier:
         classifier.n_examples = header["n_examples"]
         classifier.trained_at = header["trained_at"]
         classifier.fit_seconds = header["fit_seconds"]
+        classifier.held_out = header.get("held_out", {})
         classifier._exemplar_texts = header["exemplar_texts"]
         classifier._coef = arrays["coef"]
         classifier._intercept = arrays["intercept"]

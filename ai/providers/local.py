@@ -10,6 +10,7 @@ model is practical on these CPUs; it raises, and the callers (drafts) stay extra
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Sequence
 
 from django.db import connection
@@ -19,10 +20,13 @@ from ai.providers.base import ClassifyRequest, ClassifyResult, ProviderError, Pr
 
 NAME = "local"
 
-# Per process: (schema, version) -> classifier. A worker asks the database for the newest
-# version number on each call (one indexed query) and loads a new blob when it changed: a
-# freshly trained model is used without a restart, and no tenant's model serves another.
-_classifiers: dict[str, tuple[int, object]] = {}
+# Per process: schema -> ((version, row id, trained at), classifier). A worker asks the database
+# for the newest version on each call (one row from the unique index on `version`, the blob
+# is not read) and loads the new blob when it changed: a freshly trained model is used without
+# a restart, and no tenant's model serves another. The row id and training time are part of
+# the key because a version number alone repeats when a tenant is deleted and re-created (or
+# a training transaction rolled back): a stale model must never answer for the new rows.
+_classifiers: dict[str, tuple[tuple, object]] = {}
 _lock = threading.Lock()
 
 
@@ -32,20 +36,47 @@ def classifier_current():
     from ai.models import ClassifierVersion
 
     schema = connection.schema_name
-    newest = ClassifierVersion.objects.order_by("-version").values_list("version", flat=True).first()
+    newest = ClassifierVersion.objects.order_by("-version").values_list("version", "pk", "trained_at").first()
     if newest is None:
         return None, None
     held = _classifiers.get(schema)
     if held and held[0] == newest:
-        return held[1], newest
+        return held[1], newest[0]
     with _lock:
         held = _classifiers.get(schema)
         if held and held[0] == newest:
-            return held[1], newest
-        blob = ClassifierVersion.objects.values_list("blob", flat=True).get(version=newest)
+            return held[1], newest[0]
+        blob = ClassifierVersion.objects.values_list("blob", flat=True).get(pk=newest[1])
         classifier = IntentClassifier.from_bytes(bytes(blob))
         _classifiers[schema] = (newest, classifier)
-        return classifier, newest
+        return classifier, newest[0]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the tenant's classifier says about one text, after the tenant's own rules."""
+
+    category: str | None  # None: out of scope
+    prediction: object  # ai.local.classifier.Prediction
+    reasoning: str
+
+
+def classifier_decide(classifier, texts: Sequence[str], *, vectors=None) -> list[Decision]:
+    """The tenant's decisions for `texts`: the one place where its out-of-scope threshold
+    setting (when set, it replaces the calibrated one) and its active category list apply, for
+    the pipeline and for `ai_evaluate` alike."""
+    from ai.models import AISettings, Category
+
+    override = AISettings.objects.values_list("out_of_scope_threshold", flat=True).first()
+    active = set(Category.objects.filter(is_active=True).values_list("name", flat=True))
+    decisions = []
+    for prediction in classifier.predict(list(texts), vectors=vectors, threshold=override):
+        reasoning = prediction.reasoning
+        category = prediction.label if prediction.label in active else None
+        if prediction.label and category is None:
+            reasoning = f"{prediction.label} is no longer an active category; {reasoning}"
+        decisions.append(Decision(category=category, prediction=prediction, reasoning=reasoning))
+    return decisions
 
 
 class LocalProvider:
@@ -58,20 +89,22 @@ class LocalProvider:
         language = language_detect(request.text)
         sentiment = sentiment_analyse(request.text, language=language.code)
         classifier, version = classifier_current()
-        allowed = {c.name for c in request.categories}
         if classifier is None:
             category, confidence, reasoning, evidence, model = None, 0.0, "no trained classifier yet", {}, "untrained"
         else:
-            prediction = classifier.predict([request.text])[0]
-            category = prediction.label if prediction.label in allowed else None
+            decision = classifier_decide(classifier, [request.text])[0]
+            # The request's category list is the tenant's own; a category missing from it is
+            # not offered either.
+            allowed = {c.name for c in request.categories}
+            category = decision.category if decision.category in allowed else None
+            prediction = decision.prediction
             confidence = prediction.confidence
-            reasoning = prediction.reasoning
-            if prediction.label and category is None:
-                reasoning = f"{prediction.label} is no longer an active category; {reasoning}"
+            reasoning = decision.reasoning
             evidence = {
                 "nearest": [{"text": e.text, "label": e.label, "similarity": e.similarity} for e in prediction.evidence],
                 "alternatives": prediction.alternatives,
                 "in_scope_score": prediction.in_scope_score,
+                "out_of_scope": category is None,
             }
             model = f"{classifier.embedder_name}-classifier-v{version}"
         result = ClassifyResult(
