@@ -146,3 +146,11 @@ def classifier_needs_training() -> bool:
     if set(newest.categories) != learnable:
         return True
     return _active_examples().filter(created_at__gt=newest.trained_at).exists()
+
+
+def classifier_retrain_if_needed() -> int | None:
+    """The nightly job's work for the current tenant: the new version number, or None when
+    nothing was learnt since the newest version."""
+    if not classifier_needs_training():
+        return None
+    return classifier_train().version

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from config import embedded
 
@@ -217,6 +218,9 @@ CELERY_BEAT_SCHEDULE = {
     "mark-sla-breaches": {"task": "conversations.tasks.mark_sla_breaches", "schedule": 60.0},
     # Incoming messages whose after-commit follow-up never ran (Redis was down) are queued again.
     "requeue-message-followups": {"task": "conversations.tasks.requeue_message_followups", "schedule": 300.0},
+    # Nightly, in each tenant: retrain the classifier when agents' corrections or new examples
+    # arrived since its newest version (a no-op otherwise).
+    "retrain-classifiers": {"task": "ai.tasks.classifiers_retrain", "schedule": crontab(hour=3, minute=17)},
 }
 
 # A worker writes its heartbeat this often; /healthz calls a worker down after WORKER_HEARTBEAT_TTL.

@@ -10,6 +10,7 @@ from accounts.models import Account, Membership, User
 from django_tenants.utils import tenant_context
 
 from accounts.services import account_create, membership_add, public_account_ensure
+from ai.demo import demo_ai_seed
 from conversations.demo_data import demo_agents_ensure, demo_desk_seed
 
 DEMO_SLUG = "demo"
@@ -62,6 +63,8 @@ class Command(BaseCommand):
 
         with tenant_context(demo), transaction.atomic():
             made = demo_desk_seed(account=demo)
+        with tenant_context(demo):
+            demo_ai_seed()  # categories, examples and a trained classifier (seconds)
         if made:
             self.stdout.write(f"created {made} demo conversations")
         self.stdout.write("demo data is in place")

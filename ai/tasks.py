@@ -1,0 +1,18 @@
+"""The AI pipeline's background work, thin as conversations/tasks.py: each task runs one
+service in the schema of the tenant that queued it (beat sends periodic ones to every tenant)."""
+
+from celery import shared_task
+
+from analytics.services import job_run
+
+
+@shared_task
+def classifiers_retrain() -> int | None:
+    """Nightly, per tenant: retrain when examples or corrections arrived since the newest
+    version. Threads stay at HEARTH_AI_THREADS (1 in workers) for the embedder and for
+    scikit-learn's BLAS (`classifier_train` limits them), so a retrain never takes every core
+    from the workers classifying incoming messages."""
+    from ai.training import classifier_retrain_if_needed
+
+    with job_run(job="classifiers_retrain"):
+        return classifier_retrain_if_needed()
