@@ -81,6 +81,16 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return logits / logits.sum(axis=1, keepdims=True)
 
 
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first (a partial sort: thousands of exemplars)."""
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(values):
+        part = np.argpartition(-values, k - 1)[:k]
+        return part[np.argsort(-values[part], kind="stable")]
+    return np.argsort(-values, kind="stable")
+
+
 def _centred(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32) - centre
     return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
@@ -243,7 +253,11 @@ class IntentClassifier:
             vectors = self.embedder.encode(texts)
         vectors = _centred(vectors, self._centre)
         probabilities = self._probabilities(vectors)
-        similarities = vectors @ self._exemplar_vectors.astype(np.float32).T
+        if getattr(self, "_exemplars32", None) is None or len(self._exemplars32) != len(self._exemplar_vectors):
+            # Stored as float16 (half the bytes); widened once per loaded model, not per call:
+            # the conversion of 7,500 x 384 numbers cost more than the whole prediction.
+            self._exemplars32 = self._exemplar_vectors.astype(np.float32)
+        similarities = vectors @ self._exemplars32.T
         in_scope_scores = probabilities.max(axis=1) * similarities.max(axis=1)
         predictions = []
         for row, p in enumerate(probabilities):
@@ -256,7 +270,7 @@ class IntentClassifier:
                     label=self.labels[self._exemplar_labels[j]],
                     similarity=round(float(similarities[row, j]), 4),
                 )
-                for j in np.argsort(-similarities[row])[:evidence]
+                for j in _top(similarities[row], evidence)
             ]
             predictions.append(
                 Prediction(
