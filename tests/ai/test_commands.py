@@ -145,3 +145,21 @@ def test_bad_input_stops_with_one_readable_line_and_changes_nothing(alpha, tmp_p
         assert not TrainingExample.objects.exists()
         assert not Category.objects.exists()
         assert not ClassifierVersion.objects.exists()
+
+
+def test_the_real_command_line_exits_1_with_one_line(django_db_setup, tmp_path):
+    """What an operator sees in a shell: exit status 1 and one line on stderr, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_DIR, database_url_of_test_db
+
+    env = {**os.environ, "DATABASE_URL": database_url_of_test_db()}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "ai_import_examples", "--account", "nosuch", "--csv", str(tmp_path / "x.csv")],
+        cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["CommandError: no account 'nosuch' (the account's slug, as in its schema name)"]
