@@ -142,6 +142,7 @@ class IntentClassifier:
         self._exemplar_vectors = np.zeros((0, 0), dtype=np.float16)
         self._exemplar_labels = np.zeros(0, dtype=np.int32)
         self._exemplar_texts: list[str] = []
+        self._exemplars32: np.ndarray | None = None  # float32 copy of the exemplars, made on first predict
 
     @property
     def embedder(self) -> Embedder:
@@ -229,6 +230,7 @@ class IntentClassifier:
     def _keep_exemplars(self, texts: list[str], vectors: np.ndarray, y: np.ndarray) -> None:
         keep = self._exemplar_indices(y)
         self._exemplar_vectors = vectors[keep].astype(np.float16)
+        self._exemplars32 = None
         self._exemplar_labels = y[keep].astype(np.int32)
         self._exemplar_texts = [texts[i] for i in keep]
 
@@ -253,7 +255,7 @@ class IntentClassifier:
             vectors = self.embedder.encode(texts)
         vectors = _centred(vectors, self._centre)
         probabilities = self._probabilities(vectors)
-        if getattr(self, "_exemplars32", None) is None or len(self._exemplars32) != len(self._exemplar_vectors):
+        if self._exemplars32 is None:
             # Stored as float16 (half the bytes); widened once per loaded model, not per call:
             # the conversion of 7,500 x 384 numbers cost more than the whole prediction.
             self._exemplars32 = self._exemplar_vectors.astype(np.float32)
