@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import threading
 from typing import Sequence
 
 import httpx
@@ -78,6 +80,22 @@ Teams (id: name):
 
 Agents (id: name):
 {agents}"""
+
+
+# Per process and endpoint: one pooled client, so consecutive calls reuse the TLS connection
+# instead of a handshake each. Keyed by pid too: a client made before a fork is never shared by
+# the forked workers. The key is sent per request, never stored on the client.
+_clients: dict[tuple[int, str, float], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(base_url: str, timeout: float) -> httpx.Client:
+    key = (os.getpid(), base_url, timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = httpx.Client(timeout=timeout, follow_redirects=False)
+        return client
 
 
 def _redact(text: str, secret: str) -> str:
@@ -169,8 +187,7 @@ class OpenAIProvider:
             headers["Authorization"] = f"Bearer {self._api_key}"
         url = f"{self.base_url}{path}"
         try:
-            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
-                response = client.post(url, json=payload, headers=headers)
+            response = _client(self.base_url, self.timeout).post(url, json=payload, headers=headers)
         except httpx.TimeoutException:
             raise ProviderTimeout(f"no answer from {url} within {self.timeout:g} s") from None
         except httpx.HTTPError as error:

@@ -196,3 +196,36 @@ def test_tenants_never_share_ledger_cache_or_settings(db, alpha, beta, fake_open
     with tenant_context(beta):
         assert CachedResponse.objects.count() == expired
     assert len(fake_openai.requests) == 1
+
+
+def _expired_and_live(schema: str) -> None:
+    from django_tenants.utils import schema_context
+
+    with schema_context(schema):
+        for key, expires in (("e" * 64, timezone.now() - timedelta(minutes=1)), ("l" * 64, timezone.now() + timedelta(hours=1))):
+            cache_put(key=key, operation="classify", provider="openai", model="m", response={}, cost=Decimal("0"), input_tokens=0, output_tokens=0)
+            CachedResponse.objects.filter(key=key).update(expires_at=expires)
+
+
+def _keys(schema: str) -> list[str]:
+    from django_tenants.utils import schema_context
+
+    with schema_context(schema):
+        return sorted(key[0] for key in CachedResponse.objects.values_list("key", flat=True))
+
+
+@pytest.mark.usefixtures("committed_db", "celery_worker")
+def test_the_beat_entry_expires_each_tenants_cache_on_a_real_worker(tmp_path):
+    from tenant_schemas_celery.scheduler import TenantAwarePersistentScheduler
+
+    from config.celery import app as celery_app
+    from tests.conftest import wait_for
+
+    _expired_and_live("alpha")
+    _expired_and_live("beta")
+    scheduler = TenantAwarePersistentScheduler(app=celery_app, schedule_filename=str(tmp_path / "beat"), lazy=True)
+    scheduler.setup_schedule()
+    with celery_app.producer_or_acquire() as producer:
+        scheduler.apply_entry(scheduler.schedule["ai-cache-expire@__all_tenants_only__"], producer=producer)
+
+    wait_for(lambda: _keys("alpha") == ["l"] and _keys("beta") == ["l"], what="expired cache rows deleted in alpha and beta")
