@@ -46,7 +46,7 @@ from ai.providers.base import (
     Usage,
 )
 from ai.providers.local import LocalProvider
-from ai.providers.openai import PROMPT_VERSION, OpenAIProvider
+from ai.providers.openai import PROMPT_VERSION, OpenAIProvider, endpoint_problem
 from ai.secrets import SecretUnreadable
 from ai.settings_store import ai_settings_api_key, ai_settings_get
 
@@ -115,6 +115,10 @@ def _ledger_write(*, operation, provider, model, usage=None, latency_ms, status=
 
 
 def _provider_build(ai_settings: AISettings) -> OpenAIProvider:
+    # Checked on every call, not only when saved: a host name can be re-pointed later.
+    problem = endpoint_problem(ai_settings.base_url, allow_private=settings.AI_PRIVATE_ENDPOINTS)
+    if problem:
+        raise ProviderError(problem)
     try:
         api_key = ai_settings_api_key(ai_settings=ai_settings)
     except SecretUnreadable as error:

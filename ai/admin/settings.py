@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.conf import settings as django_settings
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -17,6 +18,7 @@ from django.urls import reverse
 from accounts.sites import desk_admin_site
 from ai.budget import budget_state, budget_warning_show
 from ai.models import AISettings, Provider
+from ai.providers.openai import endpoint_problem
 from ai.settings_store import ai_settings_api_key_set, ai_settings_get, ai_settings_has_api_key
 from config.admin import HearthModelAdmin
 
@@ -89,6 +91,10 @@ class AISettingsForm(forms.ModelForm):
             for name in ("base_url", "chat_model"):
                 if not data.get(name) and name not in self.errors:
                     self.add_error(name, "Needed for an OpenAI-compatible provider.")
+            if data.get("base_url") and "base_url" not in self.errors:
+                problem = endpoint_problem(data["base_url"], allow_private=django_settings.AI_PRIVATE_ENDPOINTS)
+                if problem:
+                    self.add_error("base_url", problem[0].upper() + problem[1:] + ".")
             prices = data.get("prices") or {}
             # A paid model without a price would cost 0 on the ledger and never reach the budget.
             for name in ("chat_model", "embedding_model"):

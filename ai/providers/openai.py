@@ -12,12 +12,15 @@ the status and a redacted excerpt of the body (some servers echo part of the key
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
 import re
+import socket
 import threading
 from typing import Sequence
+from urllib.parse import urlsplit
 
 import httpx
 import jsonschema
@@ -96,6 +99,29 @@ def _client(base_url: str, timeout: float) -> httpx.Client:
         if client is None:
             client = _clients[key] = httpx.Client(timeout=timeout, follow_redirects=False)
         return client
+
+
+def endpoint_problem(base_url: str, *, allow_private: bool) -> str | None:
+    """Why Hearth will not call `base_url`, or None. Tenants choose the URL and the server makes
+    the request, so unless the operator allows it (self-hosted Ollama/vLLM next to Hearth), an
+    address inside the server's own network (loopback, private, link-local such as the cloud
+    metadata service) is refused: a tenant must not reach what only the server can."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "the base URL must be an http(s) address"
+    if parts.username or parts.password:
+        return "put credentials in the API key, not in the base URL"
+    if allow_private:
+        return None
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)}
+    except (socket.gaierror, UnicodeError):
+        return f"the host {parts.hostname!r} does not resolve"
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            return f"the host {parts.hostname!r} is inside the server's network ({ip}); the operator allows such endpoints with AI_PRIVATE_ENDPOINTS=true"
+    return None
 
 
 def _redact(text: str, secret: str) -> str:

@@ -194,3 +194,14 @@ def test_one_tenants_admin_never_shows_another_tenants_ai_rows(db, alpha, beta, 
     # And alpha's owner cannot sign in to beta's desk at all.
     response = beta_client.post("/admin/login/", {"username": cache_owner.email, "password": PASSWORD})
     assert response.status_code == 200
+
+
+def test_an_endpoint_inside_the_servers_network_is_refused_in_the_admin(in_alpha, alpha_client, settings):
+    settings.AI_PRIVATE_ENDPOINTS = False
+    login(alpha_client, member(Role.OWNER, in_alpha))
+    page_url = alpha_client.get(SETTINGS)["Location"]
+
+    response = alpha_client.post(page_url, form(base_url="http://169.254.169.254/v1"))
+
+    assert response.status_code == 200 and "inside the server&#x27;s network" in response.content.decode()
+    assert ai_settings_get().provider == "local"

@@ -244,3 +244,34 @@ def test_generate_with_a_bad_answer_has_no_local_fallback_and_says_so(desk):
         calls.generate(messages=[{"role": "user", "content": "As JSON"}], json_schema=schema)
 
     assert [(p, s) for p, s, _ in ledger()] == [("openai", "error"), ("local", "error")]
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:9/v1", "http://169.254.169.254/latest", "http://10.1.2.3/v1", "http://[::1]:8080/v1"])
+def test_an_endpoint_inside_the_servers_network_is_refused_unless_the_operator_allows_it(desk, base_url):
+    ai_settings = AISettings.objects.get()
+    ai_settings.base_url = base_url
+    ai_settings.save()
+
+    with override_settings(AI_PRIVATE_ENDPOINTS=False):
+        outcome = calls.classify(request=REQUEST)
+
+    assert outcome.provider == "local" and not desk.requests
+    assert "inside the server's network" in AICall.objects.get(provider="openai").error
+
+
+def test_the_fake_server_itself_is_refused_in_production_mode(desk):
+    with override_settings(AI_PRIVATE_ENDPOINTS=False):
+        calls.classify(request=REQUEST)
+    assert not desk.requests
+
+    desk.script(desk.chat(GOOD))
+    with override_settings(AI_PRIVATE_ENDPOINTS=True):
+        assert calls.classify(request=REQUEST).provider == "openai"
+
+
+def test_a_public_address_and_credentials_in_the_url():
+    from ai.providers.openai import endpoint_problem
+
+    assert endpoint_problem("https://8.8.8.8/v1", allow_private=False) is None
+    assert "credentials" in endpoint_problem("https://user:pw@8.8.8.8/v1", allow_private=True)
+    assert "http(s)" in endpoint_problem("ftp://8.8.8.8/v1", allow_private=True)
