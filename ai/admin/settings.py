@@ -14,6 +14,8 @@ from django.conf import settings as django_settings
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.sites import desk_admin_site
 from ai.budget import budget_state, budget_warning_show
@@ -131,6 +133,8 @@ class AISettingsAdmin(HearthModelAdmin):
         ai_settings = ai_settings_get()
         return HttpResponseRedirect(reverse("admin:ai_aisettings_change", args=[ai_settings.pk]))
 
+    # An error report (a 500 mailed to ADMINS, a logged request) shows "********" for the key.
+    @method_decorator(sensitive_post_parameters("api_key"))
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if self.has_view_or_change_permission(request):
             budget_warning_show(request)

@@ -205,3 +205,15 @@ def test_an_endpoint_inside_the_servers_network_is_refused_in_the_admin(in_alpha
 
     assert response.status_code == 200 and "inside the server&#x27;s network" in response.content.decode()
     assert ai_settings_get().provider == "local"
+
+
+def test_an_error_report_of_the_settings_page_masks_the_key(in_alpha, alpha_client):
+    """What Django puts in a 500's report (mailed to ADMINS) for the page's POST."""
+    from django.views.debug import SafeExceptionReporterFilter
+
+    login(alpha_client, member(Role.OWNER, in_alpha))
+    page_url = alpha_client.get(SETTINGS)["Location"]
+    response = alpha_client.post(page_url, form(api_key=KEY, prices="{}"))  # refused: the page is shown again
+
+    request = response.wsgi_request
+    assert SafeExceptionReporterFilter().get_post_parameters(request)["api_key"] == "********************"
