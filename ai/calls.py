@@ -76,7 +76,8 @@ class _Plan:
     remote_payload: object  # what the answer depends on, for the cache key
     remote_run: Callable[[OpenAIProvider], ProviderResponse]
     local_run: Callable[[], ProviderResponse]
-    local_cache: tuple[str, object] | None  # (model, payload) when a local answer may be cached
+    # () -> (model, payload) when a local answer may be cached, else None; asked only when local answers.
+    local_cache: Callable[[], tuple[str, object] | None]
     to_json: Callable[[object], object]
     from_json: Callable[[object], object]
     use_cache: bool = True
@@ -156,8 +157,9 @@ def _with_retries(*, run: Callable[[], ProviderResponse], attempts: int) -> Prov
 def _local(plan: _Plan, *, status: str, reason: str, links: dict) -> CallOutcome:
     """Local answers (the default, a budget stop or a fallback); its answer may come from cache."""
     started = time.perf_counter()
-    if plan.local_cache is not None and plan.use_cache:
-        model, payload = plan.local_cache
+    local_cache = plan.local_cache() if plan.use_cache else None
+    if local_cache is not None:
+        model, payload = local_cache
         key = cache.cache_key(operation=plan.operation, provider=Provider.LOCAL, model=model, payload=payload)
         entry = cache.cache_get(key=key)
         if entry is not None:
@@ -171,7 +173,7 @@ def _local(plan: _Plan, *, status: str, reason: str, links: dict) -> CallOutcome
         _ledger_write(operation=plan.operation, provider=Provider.LOCAL, model="", latency_ms=latency_ms, status=CallStatus.ERROR, error=f"{reason}; {error}".lstrip("; "), links=links)
         raise GenerationUnavailable(str(error)) from None
     latency_ms = (time.perf_counter() - started) * 1000
-    if plan.local_cache is not None and plan.use_cache:
+    if local_cache is not None:
         cache.cache_put(key=key, operation=plan.operation, provider=Provider.LOCAL, model=response.model, response=plan.to_json(response.value),
                         cost=Decimal("0"), input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
     call = _ledger_write(operation=plan.operation, provider=Provider.LOCAL, model=response.model, usage=response.usage, latency_ms=latency_ms, status=status, error=reason, links=links)
@@ -230,9 +232,11 @@ def _classifier_version_newest() -> int | None:
 def classify(*, request: ClassifyRequest, conversation=None, message=None) -> CallOutcome:
     """Classify one message with the tenant's provider; always answers (local at worst).
 
-    The local answer is cached too, keyed by the classifier version and the active categories:
-    the same text, classifier and list give the same answer, so a retrain or a renamed category
-    misses the cache by itself. An untrained desk's answer ("out of scope") is not cached.
+    The local answer is cached too, keyed by the classifier version and the whole request (text,
+    context, categories, teams, agents: everything the local provider can see): the same request
+    to the same trained model gets the same answer, so a retrain or a renamed category misses
+    the cache by itself, and a duplicate message ("hi", "thanks", a re-sent question) costs a
+    lookup instead of an embedding. An untrained desk's answer ("out of scope") is not cached.
     """
     text = cache.text_normalise(request.text)
     remote_payload = {
@@ -243,10 +247,11 @@ def classify(*, request: ClassifyRequest, conversation=None, message=None) -> Ca
         "teams": [[t.id, t.name] for t in request.teams],
         "agents": [[a.id, a.name] for a in request.agents],
     }
-    version = _classifier_version_newest()
-    local_cache = None
-    if version is not None:
-        local_cache = (f"classifier-v{version}", {"text": text, "categories": sorted(c.name for c in request.categories)})
+
+    def local_cache():
+        version = _classifier_version_newest()
+        return None if version is None else (f"classifier-v{version}", remote_payload)
+
     local = LocalProvider()
     ai_settings = ai_settings_get()
     plan = _Plan(
@@ -276,7 +281,7 @@ def embed(*, texts: list[str], conversation=None, message=None) -> CallOutcome:
         remote_payload=[cache.text_normalise(t) for t in texts],
         remote_run=lambda provider: provider.embed(texts),
         local_run=lambda: local.embed(texts),
-        local_cache=None,
+        local_cache=lambda: None,
         to_json=_identity,
         from_json=_identity,
     )
@@ -294,7 +299,7 @@ def generate(*, messages: list[dict], max_tokens: int = 512, json_schema: dict |
         remote_payload={"messages": messages, "max_tokens": max_tokens, "json_schema": json_schema},
         remote_run=lambda provider: provider.generate(messages, max_tokens=max_tokens, json_schema=json_schema),
         local_run=lambda: local.generate(messages, max_tokens=max_tokens, json_schema=json_schema),
-        local_cache=None,
+        local_cache=lambda: None,
         to_json=_identity,
         from_json=_identity,
         use_cache=use_cache,
