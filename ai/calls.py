@@ -225,17 +225,19 @@ def _identity(value):
     return value
 
 
-def _classifier_version_newest() -> int | None:
-    return ClassifierVersion.objects.order_by("-version").values_list("version", flat=True).first()
+def _classifier_newest() -> tuple | None:
+    # The row id and training time with the version: a version number alone can repeat (a
+    # training rolled back, a tenant re-created), and a stale answer must never be served.
+    return ClassifierVersion.objects.order_by("-version").values_list("version", "pk", "trained_at").first()
 
 
 def classify(*, request: ClassifyRequest, conversation=None, message=None) -> CallOutcome:
     """Classify one message with the tenant's provider; always answers (local at worst).
 
-    The local answer is cached too, keyed by the classifier version and the whole request (text,
-    context, categories, teams, agents: everything the local provider can see): the same request
-    to the same trained model gets the same answer, so a retrain or a renamed category misses
-    the cache by itself, and a duplicate message ("hi", "thanks", a re-sent question) costs a
+    The local answer is cached too, keyed by the classifier version, the tenant's out-of-scope
+    threshold and the whole request (text, context, categories, teams, agents: everything the
+    local provider can see): the same request to the same trained model gets the same answer,
+    so a retrain, a threshold change or a renamed category misses the cache by itself, and a duplicate message ("hi", "thanks", a re-sent question) costs a
     lookup instead of an embedding. An untrained desk's answer ("out of scope") is not cached.
     """
     text = cache.text_normalise(request.text)
@@ -249,8 +251,10 @@ def classify(*, request: ClassifyRequest, conversation=None, message=None) -> Ca
     }
 
     def local_cache():
-        version = _classifier_version_newest()
-        return None if version is None else (f"classifier-v{version}", remote_payload)
+        newest = _classifier_newest()
+        if newest is None:
+            return None
+        return f"classifier-v{newest[0]}", {"request": remote_payload, "classifier": newest, "out_of_scope_threshold": ai_settings.out_of_scope_threshold}
 
     local = LocalProvider()
     ai_settings = ai_settings_get()

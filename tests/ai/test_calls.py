@@ -119,6 +119,12 @@ def test_local_classifications_are_cached_per_classifier_version(in_alpha):
     assert third.value.classifier_version == 2
     assert AICall.objects.order_by("-id").first().cache_hit is False
 
+    ai_settings = ai_settings_get()  # nor does one after the owner moved the out-of-scope threshold
+    ai_settings.out_of_scope_threshold = 0.99
+    ai_settings.save()
+    calls.classify(request=REQUEST)
+    assert AICall.objects.order_by("-id").first().cache_hit is False
+
 
 def test_an_untrained_desks_answer_is_not_cached(in_alpha):
     calls.classify(request=REQUEST)
