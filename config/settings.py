@@ -225,12 +225,12 @@ CELERY_BEAT_SCHEDULE = {
     "ai-cache-expire": {"task": "ai.tasks.cache_expire", "schedule": 3600.0},
 }
 
-# AI provider retries (ai.calls): exponential backoff from this base on a 429/5xx, and a
-# provider's Retry-After is honoured up to this cap (a worker never sleeps for an hour).
 # Whether a tenant's AI endpoint may be inside the server's own network (loopback, private,
 # link-local): off in production, so a tenant cannot make the server call its neighbours; on for
 # a self-hosted model next to Hearth (Ollama on localhost) and in development.
 AI_PRIVATE_ENDPOINTS = env_bool("AI_PRIVATE_ENDPOINTS", default=HEARTH_DEV)
+# AI provider retries (ai.calls): exponential backoff from this base on a 429/5xx, and a
+# provider's Retry-After is honoured up to this cap (a worker never sleeps for an hour).
 AI_RETRY_BACKOFF_SECONDS = 0.5
 AI_RETRY_AFTER_MAX_SECONDS = 10.0
 
