@@ -74,6 +74,12 @@ class DeskAdminSite(HearthAdminSite):
     def get_urls(self):
         return [path("availability/", self.admin_view(self.availability_view), name="availability"), *super().get_urls()]
 
+    def index(self, request, extra_context=None):
+        from ai.budget import budget_warning_show
+
+        budget_warning_show(request)  # the AI budget at 80%/100%, to who runs the account
+        return super().index(request, extra_context)
+
     def availability_view(self, request):
         """Every member sets their own availability from the header of any desk page."""
         from accounts.services import membership_availability_set

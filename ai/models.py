@@ -41,7 +41,7 @@ class Operation(models.TextChoices):
 
 
 class AISettings(models.Model):
-    """The tenant's AI configuration: a single row (`ai.selectors.ai_settings_get` makes it)."""
+    """The tenant's AI configuration: a single row (`ai.settings_store.ai_settings_get` makes it)."""
 
     provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.LOCAL)
     base_url = models.URLField(blank=True, help_text="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")

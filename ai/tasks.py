@@ -16,3 +16,12 @@ def classifiers_retrain() -> int | None:
 
     with job_run(job="classifiers_retrain"):
         return classifier_retrain_if_needed()
+
+
+@shared_task
+def cache_expire() -> int:
+    """Delete this tenant's expired AI response-cache rows (ai.cache)."""
+    from ai.cache import cache_expire as expire
+
+    with job_run(job="ai_cache_expire"):
+        return expire()

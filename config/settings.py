@@ -1,8 +1,8 @@
 """Hearth's settings: one module, every deployment difference read from the environment.
 
 See README.md ("Configuration") for every variable. Production is the default and fails
-closed: SECRET_KEY, DATABASE_URL, REDIS_URL and ALLOWED_HOSTS must be set, DEBUG is off and
-HTTPS is enforced. `HEARTH_DEV=1` (set by `make run`, `make test` and the test bootstrap) is
+closed: SECRET_KEY, DATABASE_URL, REDIS_URL, ALLOWED_HOSTS and HEARTH_ENCRYPTION_KEY must be
+set, DEBUG is off and HTTPS is enforced. `HEARTH_DEV=1` (set by `make run`, `make test` and the test bootstrap) is
 the one development switch: DEBUG on, a fixed development key, local host names, and the
 embedded servers of `config.embedded` when DATABASE_URL / REDIS_URL are unset.
 """
@@ -58,7 +58,7 @@ HEARTH_DEV = env_bool("HEARTH_DEV", default=False)
 
 # Production never falls back to a published key, a guessed host list or a server that lives
 # inside the checkout: every missing one is named in one line before anything starts.
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "HEARTH_ENCRYPTION_KEY")
 if not HEARTH_DEV:
     _missing = [name for name in REQUIRED_IN_PRODUCTION if not os.environ.get(name, "").strip()]
     if _missing:
@@ -71,6 +71,10 @@ if not HEARTH_DEV:
 # Tracebacks are shown to whoever triggers them, so production has DEBUG only when asked for.
 DEBUG = env_bool("DEBUG", default=HEARTH_DEV)
 SECRET_KEY = os.environ.get("SECRET_KEY", "").strip() or "hearth-development-only-not-secret"
+# Encrypts secrets stored in the database (the tenants' AI provider keys, ai/secrets.py). Its own
+# key rather than SECRET_KEY, so rotating SECRET_KEY (sessions) never makes stored keys
+# unreadable. Comma-separated: the first encrypts, all decrypt (rotation).
+HEARTH_ENCRYPTION_KEY = os.environ.get("HEARTH_ENCRYPTION_KEY", "").strip() or "hearth-development-only-not-secret-encryption"
 
 # `*.localhost` resolves to 127.0.0.1 in browsers, so tenants work locally by host name.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -221,7 +225,18 @@ CELERY_BEAT_SCHEDULE = {
     # Nightly, in each tenant: retrain the classifier when agents' corrections or new examples
     # arrived since its newest version (a no-op otherwise).
     "retrain-classifiers": {"task": "ai.tasks.classifiers_retrain", "schedule": crontab(hour=3, minute=17)},
+    # Expired AI response-cache rows (ai.cache) are deleted per tenant.
+    "ai-cache-expire": {"task": "ai.tasks.cache_expire", "schedule": 3600.0},
 }
+
+# Whether a tenant's AI endpoint may be inside the server's own network (loopback, private,
+# link-local): off in production, so a tenant cannot make the server call its neighbours; on for
+# a self-hosted model next to Hearth (Ollama on localhost) and in development.
+AI_PRIVATE_ENDPOINTS = env_bool("AI_PRIVATE_ENDPOINTS", default=HEARTH_DEV)
+# AI provider retries (ai.calls): exponential backoff from this base on a 429/5xx, and a
+# provider's Retry-After is honoured up to this cap (a worker never sleeps for an hour).
+AI_RETRY_BACKOFF_SECONDS = 0.5
+AI_RETRY_AFTER_MAX_SECONDS = 10.0
 
 # A worker writes its heartbeat this often; /healthz calls a worker down after WORKER_HEARTBEAT_TTL.
 WORKER_HEARTBEAT_INTERVAL = 10

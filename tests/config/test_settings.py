@@ -1,4 +1,4 @@
-"""Settings fail closed: production (no HEARTH_DEV) needs its four variables, says which are
+"""Settings fail closed: production (no HEARTH_DEV) needs its five variables, says which are
 missing in one line, never starts an embedded server, and passes `check --deploy` clean.
 
 Each case runs Hearth in a subprocess with a clean environment: nothing is inherited from the
@@ -20,11 +20,11 @@ from django.conf import settings
 from tests.conftest import database_url_of_test_db
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-REQUIRED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")
+REQUIRED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "HEARTH_ENCRYPTION_KEY")
 
 
 def production_env(data_dir: Path, **overrides: str | None) -> dict[str, str]:
-    """The four production variables (unreachable servers: nothing here may connect to them),
+    """The five production variables (unreachable servers: nothing here may connect to them),
     on top of an environment that holds no HEARTH_DEV or other Hearth variable."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -36,6 +36,7 @@ def production_env(data_dir: Path, **overrides: str | None) -> dict[str, str]:
         "DATABASE_URL": "postgresql://hearth@db.invalid:5432/hearth",
         "REDIS_URL": "redis://redis.invalid:6379/0",
         "ALLOWED_HOSTS": ".hearth.example.com",
+        "HEARTH_ENCRYPTION_KEY": secrets.token_urlsafe(32),
     }
     for name, value in overrides.items():
         if value is None:
@@ -85,13 +86,13 @@ def test_a_missing_production_variable_stops_start_up_with_one_line_naming_it(tm
 
 def test_every_missing_variable_is_named_in_the_one_line(tmp_path):
     # A blank value is as good as none.
-    env = production_env(tmp_path / "data", SECRET_KEY=None, DATABASE_URL=None, REDIS_URL=None, ALLOWED_HOSTS="  ")
+    env = production_env(tmp_path / "data", SECRET_KEY=None, DATABASE_URL=None, REDIS_URL=None, ALLOWED_HOSTS="  ", HEARTH_ENCRYPTION_KEY=None)
 
     result = run(["manage.py", "check"], env)
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "hearth: cannot start: SECRET_KEY, DATABASE_URL, REDIS_URL, ALLOWED_HOSTS are not set. "
+        "hearth: cannot start: SECRET_KEY, DATABASE_URL, REDIS_URL, ALLOWED_HOSTS, HEARTH_ENCRYPTION_KEY are not set. "
         "Set them (see README 'Configuration'), or set HEARTH_DEV=1 for development."
     ]
     assert not (tmp_path / "data").exists()
