@@ -44,6 +44,7 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "conversations.slatarget": VIEW,
         "conversations.conversationevent": VIEW,
         "accounts.membership": VIEW,
+        "ai.routingrule": VIEW,  # where conversations go is the account's setup
     },
     Role.AGENT: {
         "conversations.conversation": frozenset({"view", "change"}),

@@ -219,6 +219,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-message-followups": {"task": "conversations.tasks.requeue_message_followups", "schedule": 300.0},
 }
 
+# The AI pipeline's step in every customer message's follow-up (classify and route, ai/pipeline.py).
+# Off only to run a desk without AI or to measure what the step costs (bench/ai_pipeline.py).
+AI_PIPELINE = env_bool("HEARTH_AI_PIPELINE", default=True)
+
 # A worker writes its heartbeat this often; /healthz calls a worker down after WORKER_HEARTBEAT_TTL.
 WORKER_HEARTBEAT_INTERVAL = 10
 WORKER_HEARTBEAT_TTL = 30
