@@ -39,7 +39,7 @@ _HIGH = re.compile(
     r"\b(outage|(is|are|was|went|goes) down|down for (everyone|all|us|me)|not (working|loading|responding)|doesn'?t work"
     r"|stopped working|broken|crash(es|ed|ing)?|error 5\d\d|5\d\d error|can(no|')?t (log ?in|sign ?in|access|login|connect|pay|checkout)"
     r"|unable to (log ?in|sign ?in|access|login|connect|pay)|locked out|no (puedo|consigo) (entrar|acceder|iniciar)"
-    r"|(ne|n') ?(peux|arrive) (pas|plus) (me connecter|acc[ée]der)|kann mich nicht (anmelden|einloggen)|funktioniert nicht"
+    r"|(ne |n')(peux|arrive) (pas|plus) (à )?(me connecter|acc[ée]der|payer)|kann mich nicht (anmelden|einloggen)|funktioniert nicht"
     r"|no funciona|ne (marche|fonctionne) (pas|plus)|n[ãa]o funciona|non funziona|data loss|lost (all )?(my|our) data"
     r"|production|immediately|right now|as soon as possible|lo antes posible|sofort|au plus vite|imediatamente|subito)\b",
     _FLAGS,
