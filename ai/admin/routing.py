@@ -19,7 +19,6 @@ class RoutingRuleAdmin(HearthModelAdmin):
     list_select_related = ["category", "inbox", "team", "add_label"]
     search_fields = ["name"]
     ordering = ["position", "id"]
-    autocomplete_fields = ["team", "inbox", "add_label"]
     fieldsets = [
         (None, {"fields": ["name", "position", "is_active"]}),
         ("When (blank: any)", {
