@@ -12,8 +12,9 @@ message's tenant schema, after the message committed; never inside the customer'
    guard (insert; a second delivery's insert fails and it carries on with the stored row).
 4. Under the conversation's row lock, if this message is the conversation's newest classified
    one: mirror the classification on the conversation (`ai_category`/`ai_confidence`, with its
-   event) and apply the routing rules (ai/routing.py). Two messages classified out of order
-   leave the newer one's result, whichever finishes last.
+   event; not once an agent has corrected the conversation's category) and apply the routing
+   rules (ai/routing.py). Two messages classified out of order leave the newer one's result,
+   whichever finishes last.
 
 Out of scope is stored as such (category blank, `is_out_of_scope`) and the conversation's
 category is cleared: the timeline says "classified this as out of scope", never a forced guess.
@@ -27,7 +28,7 @@ from django.db.models import Q
 
 from accounts.models import Membership
 from ai import calls, routing, suggestions
-from ai.models import Category, Classification
+from ai.models import Category, Classification, Correction
 from ai.providers.base import AgentOption, CategoryOption, ClassifyRequest, TeamOption
 from conversations import services
 from conversations.models import Conversation, Message, Team
@@ -89,9 +90,12 @@ def conversation_classification_apply(*, classification: Classification, message
     conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=classification.conversation_id)
     if not _is_newest(classification, message):
         return False
-    services.conversation_classification_set(
-        conversation=conversation, category=classification.category, confidence=classification.confidence,
-    )
+    # An agent who corrected the category has decided it: later messages' guesses do not
+    # undo the correction (their classifications are still stored, and still routed).
+    if not Correction.objects.filter(conversation_id=conversation.pk).exists():
+        services.conversation_classification_set(
+            conversation=conversation, category=classification.category, confidence=classification.confidence,
+        )
     routing.conversation_route(conversation=conversation, classification=classification)
     return True
 

@@ -313,3 +313,20 @@ def test_the_request_carries_the_tenant_s_lists_and_earlier_messages(models):
 def in_alpha_db(db, alpha):
     with tenant_context(alpha):
         yield alpha
+
+
+@pytest.mark.usefixtures("in_alpha_db")
+def test_a_category_an_agent_corrected_is_not_undone_by_the_next_message(models):
+    from ai.models import Correction
+
+    _model_install(*models["alpha"])
+    conversation = services.conversation_open(inbox=InboxFactory(auto_assign=False), contact=ContactFactory(), content="Hello there")
+    services.conversation_classification_set(conversation=conversation, category="bug", confidence=1.0)
+    # What the desk's correction service (ai.services.classification_correct, branch `desk`) records.
+    Correction.objects.create(conversation=conversation, from_category="", to_category=Category.objects.get(name="bug"))
+    message, _ = services.message_add_incoming(conversation=conversation, content=BILLING_TEXT)
+
+    classification = pipeline.message_classify(Message.objects.select_related("conversation").get(pk=message.pk))
+
+    assert classification.category == "billing"  # stored, for the history
+    assert Conversation.objects.get(pk=conversation.pk).ai_category == "bug"
