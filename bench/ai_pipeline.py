@@ -1,21 +1,23 @@
 """AI pipeline benchmark: widget messages through gunicorn, classified by a real Celery worker
 with a trained model, measured end to end in one run.
 
-    HEARTH_AI_THREADS=1 .venv/bin/python bench/ai_pipeline.py [--burst 300] [--rate 8] [--seconds 20] [--rounds 2]
+    HEARTH_AI_THREADS=1 .venv/bin/python bench/ai_pipeline.py [--burst 200] [--rate R] [--seconds 15] [--rounds 2]
 
 Prints:
 - classifications per second through the worker: a burst of messages posted faster than the
   worker classifies them; the rate is read from the stored classifications' timestamps while
   the backlog lasts (the worker is never idle in that window).
 - p50/p95 from a message's write to its stored classification, at a steady offered load
-  (`--rate` messages per second, open loop: sends keep their schedule whatever the answers).
+  (`--rate` messages per second, by default half the throughput just measured; open loop:
+  sends keep their schedule whatever the answers).
 - worker CPU milliseconds per message follow-up (classify + store + mirror + route + the
   reporting step), from /proc over the burst.
 - the worker's memory (RSS of every worker process) with the models loaded.
-- widget POST latency at the same steady load with the pipeline on vs off
-  (`HEARTH_AI_PIPELINE=0` on the worker, which then runs only the follow-up's other steps; the
-  web process queues the same task either way), in alternating rounds so a neighbour's load
-  on this shared machine falls on both alike.
+- widget POST latency at the same steady load with the pipeline off, on, and on with the
+  worker at a lower CPU priority (`nice -n 10`), in alternating rounds so a neighbour's load on
+  this shared machine falls on all alike. Off is `HEARTH_AI_PIPELINE=0` on the worker, which
+  then runs only the follow-up's other steps: the web process queues the same task either
+  way, so any difference is the worker's CPU competing with the web on the same cores.
 
 The tenant has 15 categories of CLINC150 (../shared/data/intents-clinc150) with 10 examples
 each, a realistic small desk; the messages are CLINC150 test-split texts of those intents,
@@ -99,10 +101,10 @@ def messages_to_send() -> list[str]:
 class Worker:
     """`celery worker` on the bench queue, as `make run` starts it."""
 
-    def __init__(self, env: dict, *, pipeline: bool):
+    def __init__(self, env: dict, *, pipeline: bool, nice: int = 0):
         self.hostname = f"bench-{uuid.uuid4().hex[:6]}@localhost"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING", "-c", "2", "-n", self.hostname,
+            [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING", "-c", "2", "-n", self.hostname,
              "--without-gossip", "--without-mingle"],
             cwd=REPO, env={**env, "HEARTH_AI_PIPELINE": "1" if pipeline else "0", "PYTHONWARNINGS": "ignore"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -249,10 +251,10 @@ def steady(sessions, texts: Texts, rate: float, seconds: float) -> tuple[list[fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--burst", type=int, default=300, help="messages in the throughput burst")
-    parser.add_argument("--rate", type=float, default=8.0, help="steady offered load, messages per second")
-    parser.add_argument("--seconds", type=float, default=20.0, help="per steady phase")
-    parser.add_argument("--rounds", type=int, default=2, help="pipeline on/off pairs of steady phases")
+    parser.add_argument("--burst", type=int, default=200, help="messages in the throughput burst")
+    parser.add_argument("--rate", type=float, default=0.0, help="steady offered load, msg/s (default: half the throughput)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per steady phase")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the off / on / on-niced steady phases")
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -279,7 +281,8 @@ def main() -> int:
     )
     root = f"http://127.0.0.1:{port}"
     worker = None
-    results: dict = {"post": {True: [], False: []}, "lag": [], "errors": 0}
+    modes = {"off": (False, 0), "on": (True, 0), "on, worker niced": (True, 10)}
+    results: dict = {"post": {mode: [] for mode in modes}, "lag": [], "errors": 0}
     try:
         wait(lambda: _answers(f"{root}/t/{SLUG}/api/widget/v1/config?widget_token={widget_token}"), 180, "gunicorn")
         sessions = open_sessions(root, widget_token, args.clients)
@@ -309,22 +312,22 @@ def main() -> int:
         throughput = (len(middle) - 1) / (middle[-1] - middle[0])
         rss = max(rss, worker.rss_mb(), key=sum)
 
-        # Steady load, pipeline on and off in alternating rounds.
-        for round_ in range(args.rounds):
-            for pipeline in (True, False):
-                if round_ or not pipeline:
-                    worker.stop()
-                    worker = Worker(env, pipeline=pipeline)
-                    warm = desk.last_message_id()
-                    burst(sessions, texts, args.clients)
-                    wait(lambda: desk.followed_up(warm) >= args.clients, 180, "the worker's warm-up")
+        # Steady load: pipeline off, on, and on with a niced worker, in alternating rounds.
+        rate = args.rate or max(1.0, round(throughput / 2, 1))
+        for _ in range(args.rounds):
+            for mode, (pipeline, nice) in modes.items():
+                worker.stop()
+                worker = Worker(env, pipeline=pipeline, nice=nice)
+                warm = desk.last_message_id()
+                burst(sessions, texts, args.clients)
+                wait(lambda: desk.followed_up(warm) >= args.clients, 180, "the worker's warm-up")
                 mark = desk.last_message_id()
-                latencies, errors = steady(sessions, texts, args.rate, args.seconds)
-                results["post"][pipeline] += latencies
+                latencies, errors = steady(sessions, texts, rate, args.seconds)
+                results["post"][mode] += latencies
                 results["errors"] += errors
                 sent = desk.incoming(mark)
                 wait(lambda: desk.followed_up(mark) >= sent, 300, "the steady phase's follow-ups")
-                if pipeline:
+                if mode == "on":
                     results["lag"] += [stored - written for written, stored in desk.classified(mark)]
     finally:
         if worker is not None:
@@ -334,23 +337,23 @@ def main() -> int:
         redis.Redis.from_url(env["REDIS_URL"]).delete(BENCH_QUEUE)
 
     lag = results["lag"]
-    on, off = results["post"][True], results["post"][False]
-    print(f"classifications per second (worker busy, {sent_label(args.burst)}): {throughput:.1f}"
+    load = os.getloadavg()
+    print(f"load average during the run (other processes on this machine): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"classifications per second (worker busy, a burst of {args.burst} messages): {throughput:.1f}"
           f"   (the burst was posted in {post_seconds:.1f} s)")
-    print(f"worker CPU per message follow-up (classify, store, mirror, route, reporting): {cpu_ms:.1f} ms")
+    print(f"worker CPU per message follow-up (classify, store, mirror, route, reporting): {cpu_ms:.1f} ms"
+          f"   (= {2000 / cpu_ms:.0f} per second on 2 free cores)")
     print(f"worker memory with the models loaded: {' + '.join(f'{mb:.0f}' for mb in rss)} MB RSS "
           f"(parent + 2 prefork children; shared pages counted in each)")
-    print(f"message written -> classification stored at {args.rate:g} msg/s offered: p50 {percentile(lag, 50) * 1000:.0f} ms, "
+    print(f"message written -> classification stored at {rate:g} msg/s offered: p50 {percentile(lag, 50) * 1000:.0f} ms, "
           f"p95 {percentile(lag, 95) * 1000:.0f} ms, max {max(lag) * 1000:.0f} ms (n={len(lag)})")
-    p50_on, p95_on, p50_off, p95_off = (percentile(on, 50), percentile(on, 95), percentile(off, 50), percentile(off, 95))
-    print(f"widget POST message at {args.rate:g} msg/s: pipeline on p50 {p50_on * 1000:.1f} ms p95 {p95_on * 1000:.1f} ms (n={len(on)}); "
-          f"off p50 {p50_off * 1000:.1f} ms p95 {p95_off * 1000:.1f} ms (n={len(off)}); "
-          f"on/off p50 x{p50_on / p50_off:.2f} p95 x{p95_on / p95_off:.2f}; errors {results['errors']}")
+    off = results["post"]["off"]
+    print(f"widget POST message at {rate:g} msg/s (errors {results['errors']}):")
+    for mode, latencies in results["post"].items():
+        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+        versus = "" if mode == "off" else f"   vs off: p50 x{p50 / percentile(off, 50):.2f}, p95 x{p95 / percentile(off, 95):.2f}"
+        print(f"  pipeline {mode:<18} p50 {p50 * 1000:6.1f} ms   p95 {p95 * 1000:6.1f} ms   (n={len(latencies)}){versus}")
     return 0
-
-
-def sent_label(count: int) -> str:
-    return f"a burst of {count} messages"
 
 
 def _answers(url: str) -> bool:
