@@ -136,7 +136,7 @@ def test_a_widget_message_is_stored_then_classified_routed_and_explained(alpha, 
         assert describe(events["classified"]) == f"AI classified this as billing ({classification.confidence:.2f})"
         [call] = AICall.objects.filter(operation="classify")
         assert (call.message_id, call.conversation_id, call.provider, call.status) == (message.pk, conversation.pk, "local", "ok")
-        assert Message.objects.get(pk=message.pk).followup_done_at is not None
+    wait_for(lambda: _stamp("alpha", message.pk), what="the follow-up's stamp, after its last step")
 
 
 @pytest.mark.usefixtures("committed_db", "celery_worker")
