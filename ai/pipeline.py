@@ -111,7 +111,10 @@ def message_classify(message: Message) -> Classification | None:
         outcome = calls.classify(request=classify_request_build(message=message), conversation=message.conversation, message=message)
         classification = _classification_build(message, outcome)
         rule, _reason = routing.routing_rule_match(classification=classification, inbox_id=message.conversation.inbox_id)
-        suggestions.classification_suggest(classification=classification, rule=rule, provider_team_id=outcome.value.suggested_team_id)
+        suggestions.classification_suggest(
+            classification=classification, rule=rule,
+            provider_team_id=outcome.value.suggested_team_id, provider_agent_id=outcome.value.suggested_agent_id,
+        )
         try:
             with transaction.atomic():
                 classification.save(force_insert=True)

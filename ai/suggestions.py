@@ -6,8 +6,9 @@ agents on the conversation page (the routing rules act; these only advise).
   already checked against the tenant's teams by ai.calls).
 - Agent: among the suggested team's members who are available now (online in this account,
   active, below their max concurrent conversations: the same test auto-assignment uses), the
-  one who resolved the most conversations of that category in the last `LOOKBACK`. Nobody if
-  no available member resolved one: a suggestion needs evidence.
+  one who resolved the most conversations of that category in the last `LOOKBACK`; else the
+  provider's suggestion if that agent is one of them. Otherwise nobody: a suggestion needs
+  evidence.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def team_suggest(*, category: str, rule: RoutingRule | None, provider_team_id: i
     return None
 
 
-def agent_suggest(*, category: str, team: Team | None):
-    if team is None or not category:
+def agent_suggest(*, category: str, team: Team | None, provider_agent_id: int | None = None):
+    if team is None:
         return None
     members = Membership.objects.filter(
         account=connection.tenant, user_id__in=TeamMember.objects.filter(team=team).values("user_id"),
@@ -65,12 +66,19 @@ def agent_suggest(*, category: str, team: Team | None):
     best = (
         _resolutions(category, timezone.now() - LOOKBACK).filter(actor_id__in=available)
         .values("actor_id").annotate(resolved=Count("id")).order_by("-resolved", "actor_id").first()
-    )
-    return members[best["actor_id"]].user if best else None
+    ) if category else None
+    if best:
+        return members[best["actor_id"]].user
+    return members[provider_agent_id].user if provider_agent_id in available else None
 
 
-def classification_suggest(*, classification: Classification, rule: RoutingRule | None, provider_team_id: int | None = None) -> None:
+def classification_suggest(
+    *, classification: Classification, rule: RoutingRule | None, provider_team_id: int | None = None,
+    provider_agent_id: int | None = None,
+) -> None:
     """Fill the (unsaved) classification's suggested team and agent."""
     category = "" if classification.is_out_of_scope else classification.category
     classification.suggested_team = team_suggest(category=category, rule=rule, provider_team_id=provider_team_id)
-    classification.suggested_agent = agent_suggest(category=category, team=classification.suggested_team)
+    classification.suggested_agent = agent_suggest(
+        category=category, team=classification.suggested_team, provider_agent_id=provider_agent_id,
+    )

@@ -289,6 +289,22 @@ def test_the_rule_team_is_the_suggested_team_and_nobody_is_suggested_without_evi
     assert classification.suggested_team == finance and classification.suggested_agent is None
 
 
+@pytest.mark.usefixtures("in_alpha")
+def test_without_history_an_llm_s_suggested_agent_counts_only_if_available_in_the_team(categories, member):
+    finance = TeamFactory(name="Finance")
+    online, offline, elsewhere = member(team=finance), member(team=finance, availability=Membership.Availability.OFFLINE), member()
+    rule = RoutingRule.objects.create(name="Billing", category=categories["billing"], team=finance)
+
+    def suggested(provider_agent_id):
+        classification = Classification(category="billing", confidence=0.9)
+        suggestions.classification_suggest(classification=classification, rule=rule, provider_agent_id=provider_agent_id)
+        return classification.suggested_agent
+
+    assert suggested(online.pk) == online
+    assert suggested(offline.pk) is None
+    assert suggested(elsewhere.pk) is None
+
+
 # ----------------------------------------------------------------------------- the rule admin
 
 RULES = "/admin/ai/routingrule/"
