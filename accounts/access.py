@@ -45,6 +45,7 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "conversations.conversationevent": VIEW,
         "accounts.membership": VIEW,
         "ai.aisettings": frozenset(),  # provider, API key and budget are the account's setup
+        "ai.routingrule": VIEW,  # where conversations go is the account's setup
     },
     Role.AGENT: {
         "conversations.conversation": frozenset({"view", "change"}),

@@ -1,5 +1,13 @@
-"""The AI pipeline's background work, thin as conversations/tasks.py: each task runs one
-service in the schema of the tenant that queued it (beat sends periodic ones to every tenant)."""
+"""The AI pipeline's background work. Thin, as every task here: ids in, one service call.
+
+Classifying and routing a customer message is not a task of its own: it is a step of the
+message's follow-up (conversations.followups.message_followup_run -> ai.pipeline.message_classify),
+so it shares that task's after-commit queueing, its tenant, its retries and the sweep that
+re-queues a follow-up that never ran. Tasks added below: periodic AI jobs (cache expiry,
+nightly retraining), each appended at the end of this file by its owner.
+"""
+
+from __future__ import annotations
 
 from celery import shared_task
 

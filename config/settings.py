@@ -237,6 +237,9 @@ AI_PRIVATE_ENDPOINTS = env_bool("AI_PRIVATE_ENDPOINTS", default=HEARTH_DEV)
 # provider's Retry-After is honoured up to this cap (a worker never sleeps for an hour).
 AI_RETRY_BACKOFF_SECONDS = 0.5
 AI_RETRY_AFTER_MAX_SECONDS = 10.0
+# The AI pipeline's step in every customer message's follow-up (classify and route, ai/pipeline.py).
+# Off only to run a desk without AI or to measure what the step costs (bench/ai_pipeline.py).
+AI_PIPELINE = env_bool("HEARTH_AI_PIPELINE", default=True)
 
 # A worker writes its heartbeat this often; /healthz calls a worker down after WORKER_HEARTBEAT_TTL.
 WORKER_HEARTBEAT_INTERVAL = 10

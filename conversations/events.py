@@ -21,6 +21,8 @@ class Actor:
     type: str
     id: int | None = None
     name: str = ""
+    # Why the change was made, for automatic changes (the AI's routing): shown on the timeline.
+    reason: str = ""
 
     @classmethod
     def agent(cls, user) -> "Actor":
@@ -31,8 +33,8 @@ class Actor:
         return cls(ActorType.CONTACT, contact.pk, str(contact))
 
     @classmethod
-    def ai(cls) -> "Actor":
-        return cls(ActorType.AI, None, "AI")
+    def ai(cls, reason: str = "") -> "Actor":
+        return cls(ActorType.AI, None, "AI", reason)
 
     @classmethod
     def system(cls) -> "Actor":
@@ -42,6 +44,7 @@ class Actor:
 def _record(conversation: Conversation, actor: Actor, action: str, *, field: str = "", old="", new="", at=None) -> ConversationEvent:
     event = ConversationEvent(
         conversation=conversation, actor_type=actor.type, actor_id=actor.id, actor_name=actor.name[:200],
+        reason=actor.reason[:300],
         action=action, field=field, old_value="" if old is None else str(old), new_value="" if new is None else str(new),
     )
     if at is not None:
@@ -87,7 +90,7 @@ def csat_recorded(conversation, actor, *, rating: int, at=None):
 
 
 def classified(conversation, *, old: str, new: str, confidence: float, at=None):
-    return _record(conversation, Actor.ai(), "classified", field="ai_category", old=old, new=f"{new} ({confidence:.2f})", at=at)
+    return _record(conversation, Actor.ai(), "classified", field="ai_category", old=old, new=f"{new or 'out of scope'} ({confidence:.2f})", at=at)
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -136,4 +139,5 @@ def describe(event: ConversationEvent) -> str:
     }
     sentence = sentences.get(event.action)
     text = sentence() if sentence else " ".join(part for part in (event.action.replace("_", " "), event.field) if part)
-    return f"{_who(event)} {text}"
+    because = f": {event.reason}" if event.reason else ""
+    return f"{_who(event)} {text}{because}"

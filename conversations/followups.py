@@ -24,6 +24,7 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -118,6 +119,7 @@ def message_followup_run(*, message_id: int) -> bool:
     # (knowledge-base gaps, analytics) add theirs to this list.
     steps = [
         _message_reporting_day_mark,
+        *([_message_classify] if settings.AI_PIPELINE else []),
     ]
     for step in steps:
         step(message)
@@ -127,6 +129,12 @@ def message_followup_run(*, message_id: int) -> bool:
 
 def _message_reporting_day_mark(message: Message) -> None:
     reporting_days_mark_dirty(days=[_day(message.created_at)])
+
+
+def _message_classify(message: Message) -> None:
+    from ai.pipeline import message_classify  # ai builds on the desk, not the other way round
+
+    message_classify(message)
 
 
 def conversation_followup_run(*, conversation_id: int, days: list[date]) -> None:

@@ -391,6 +391,9 @@ class ConversationEvent(models.Model):
     field = models.CharField(max_length=40, blank=True)
     old_value = models.TextField(blank=True)
     new_value = models.TextField(blank=True)
+    # Why an automatic change was made ("rule 'Billing to Finance' matched category billing
+    # (0.91)"), so agents can see why the AI moved their conversation; blank for people.
+    reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:

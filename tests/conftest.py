@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django_tenants.utils import get_public_schema_name
 
@@ -155,9 +155,25 @@ def _reset_committed_data() -> None:
             if table not in MIGRATION_TABLES and not (schema == "public" and table in {"accounts_account", "accounts_domain"})
         ]
         if tables:
-            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            _truncate(cursor, tables)
         cursor.execute("DELETE FROM accounts_domain WHERE tenant_id IN (SELECT id FROM accounts_account WHERE NOT (schema_name = ANY(%s)))", [sorted(KEEP_SCHEMAS)])
         cursor.execute("DELETE FROM accounts_account WHERE NOT (schema_name = ANY(%s))", [sorted(KEEP_SCHEMAS)])
+
+
+def _truncate(cursor, tables: list[str], attempts: int = 5) -> None:
+    """The session's Celery worker may still be running a task the test queued (an AI
+    classification takes a while): its row locks and the TRUNCATE's table locks can deadlock.
+    PostgreSQL then aborts one side; when it is this one, it tries again."""
+    from psycopg.errors import DeadlockDetected
+
+    for attempt in range(attempts):
+        try:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            return
+        except OperationalError as error:
+            if not isinstance(error.__cause__, DeadlockDetected) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The AI app's admin, one module per owner of its models."""
+"""The AI app's admin, one module per concern (each registers its own models)."""
 
-from ai.admin import ledger, settings
+from ai.admin import ledger, routing, settings
 
-__all__ = ["ledger", "settings"]
+__all__ = ["ledger", "routing", "settings"]

@@ -85,6 +85,7 @@ class LocalProvider:
     def classify(self, request: ClassifyRequest) -> ProviderResponse:
         from ai.local.language import language_detect
         from ai.local.sentiment import sentiment_analyse
+        from ai.local.urgency import urgency_priority
 
         language = language_detect(request.text)
         sentiment = sentiment_analyse(request.text, language=language.code)
@@ -110,7 +111,7 @@ class LocalProvider:
         result = ClassifyResult(
             category=category,
             confidence=confidence,
-            priority=0,
+            priority=urgency_priority(request.text, sentiment=sentiment.label),
             sentiment=sentiment.label,
             sentiment_score=sentiment.score,
             language=language.code,

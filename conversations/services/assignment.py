@@ -98,10 +98,11 @@ def _available_memberships(team: Team) -> dict[int, Membership]:
 
 
 @transaction.atomic
-def conversation_auto_assign(*, conversation: Conversation, at: datetime | None = None):
+def conversation_auto_assign(*, conversation: Conversation, by: Actor | None = None, at: datetime | None = None):
     """Pick an agent from the conversation's team by its strategy. Only online agents below
     their max concurrent conversations qualify (busy and offline ones are skipped). Returns the
-    agent, or None when the team has no auto-assignment or nobody qualifies."""
+    agent, or None when the team has no auto-assignment or nobody qualifies. `by`: who asked
+    (the AI's routing, with its reason); the system by default."""
     if conversation.assignee_id is not None or conversation.team_id is None:
         return None
     # Lock the team: two conversations arriving together must not both take the same rota turn.
@@ -124,6 +125,6 @@ def conversation_auto_assign(*, conversation: Conversation, at: datetime | None 
     team.save(update_fields=["last_assigned_user"])
     chosen = memberships[chosen_id].user
     conversation = locked(conversation)
-    assignee_apply(conversation, chosen, Actor.system(), now(at))
+    assignee_apply(conversation, chosen, by or Actor.system(), now(at))
     conversation.save(update_fields=["assignee"])
     return chosen
