@@ -44,6 +44,7 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "conversations.slatarget": VIEW,
         "conversations.conversationevent": VIEW,
         "accounts.membership": VIEW,
+        "ai.category": VIEW,  # the category list is setup, like teams
     },
     Role.AGENT: {
         "conversations.conversation": frozenset({"view", "change"}),
@@ -53,6 +54,11 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "conversations.label": VIEW,
         "conversations.csatresponse": VIEW,
         "conversations.conversationevent": VIEW,
+        # What the AI decided about their conversations and who corrected it (scoped to their
+        # teams by the admins' conversation_path); the categories they file under.
+        "ai.category": VIEW,
+        "ai.classification": VIEW,
+        "ai.correction": VIEW,
         "analytics.*": VIEW,
     },
 }

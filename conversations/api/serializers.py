@@ -164,5 +164,19 @@ class StatusInput(serializers.Serializer):
     snoozed_until = serializers.DateTimeField(required=False, allow_null=True)
 
 
+class ConversationUpdateInput(serializers.Serializer):
+    ai_category = serializers.CharField(
+        max_length=50, help_text="The name of one of the account's active categories: the agent's correction of the AI's category.",
+    )
+
+    def validate_ai_category(self, name: str):
+        from ai.selectors import categories_active
+
+        category = categories_active().filter(name=name).first()
+        if category is None:
+            raise serializers.ValidationError("not one of this account's active categories")
+        return category
+
+
 class PriorityInput(serializers.Serializer):
     priority = serializers.ChoiceField(choices=[label.lower() for label in Priority.labels])
