@@ -47,3 +47,9 @@ def training_example_exists(*, category: Category, text: str, exclude: int | Non
 
     examples = TrainingExample.objects.filter(category=category, text_hash=example_text_hash(text))
     return examples.exclude(pk=exclude).exists() if exclude is not None else examples.exists()
+
+
+def conversation_corrected(*, conversation: Conversation) -> bool:
+    """Whether an agent has chosen this conversation's category (a Correction exists): the
+    pipeline's later classifications of new messages should not overrule a person."""
+    return Correction.objects.filter(conversation=conversation).exists()
