@@ -14,6 +14,7 @@ import unicodedata
 
 from django.db import transaction
 
+from accounts.models import User
 from ai.models import Category, Classification, Correction, TrainingExample
 from config.errors import ApplicationError
 from conversations import services as desk_services
@@ -48,7 +49,7 @@ def _text_checked(text: str) -> str:
 
 @transaction.atomic
 def training_example_add(
-    *, category: Category, text: str, source: str = TrainingExample.Source.MANUAL, message: Message | None = None, by=None,
+    *, category: Category, text: str, source: str = TrainingExample.Source.MANUAL, message: Message | None = None, by: User | None = None,
 ) -> TrainingExample:
     """The example of `text` in `category`, made if the category does not have it yet (by the
     unique constraint, so two agents adding the same text at once still make one row). The
@@ -89,7 +90,7 @@ def _customer_message_of(conversation: Conversation, latest: Classification | No
     )
 
 
-def _correction_example(*, category: Category, message: Message, by) -> TrainingExample | None:
+def _correction_example(*, category: Category, message: Message, by: User) -> TrainingExample | None:
     """The agent's latest word on a text wins: examples that earlier corrections made of the
     same text under another category are removed (the agent has just said they are wrong), then
     the text is an example of `category` (the existing one if any: re-correcting adds nothing).
@@ -103,7 +104,7 @@ def _correction_example(*, category: Category, message: Message, by) -> Training
 
 
 @transaction.atomic
-def classification_correct(*, conversation: Conversation, category: Category, by) -> Correction | None:
+def classification_correct(*, conversation: Conversation, category: Category, by: User) -> Correction | None:
     """An agent sets the conversation's category: the correction is recorded (from the category
     the conversation had, to `category`), the customer's text becomes a training example, and
     the conversation takes the category with its event naming the agent.

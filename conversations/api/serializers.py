@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from ai.models import Category
+from ai.selectors import categories_active
 from config.errors import ApplicationError
 from conversations.models import Contact, Conversation, Message, Priority
 from conversations.services.contacts import custom_attributes_check
@@ -169,9 +171,7 @@ class ConversationUpdateInput(serializers.Serializer):
         max_length=50, help_text="The name of one of the account's active categories: the agent's correction of the AI's category.",
     )
 
-    def validate_ai_category(self, name: str):
-        from ai.selectors import categories_active
-
+    def validate_ai_category(self, name: str) -> Category:
         category = categories_active().filter(name=name).first()
         if category is None:
             raise serializers.ValidationError("not one of this account's active categories")

@@ -119,9 +119,8 @@ def test_the_page_shows_the_latest_classification_and_the_history(world, alpha_c
 def test_out_of_scope_is_said_so(world, alpha_client, open_conversation):  # noqa: F811
     conversation = open_conversation(inbox=world["inbox"], content="What's the weather on Mars?")
     classification_add(conversation.messages.get(sender_type="contact"), "", confidence=0.12, out_of_scope=True)
-    admin_login(alpha_client, world["agent"].email, PASSWORD)
-    conversation.team = world["teams"][0]
     Conversation.objects.filter(pk=conversation.pk).update(team=world["teams"][0])
+    admin_login(alpha_client, world["agent"].email, PASSWORD)
     assert "out of scope (fits none of the categories), confidence 0.12" in alpha_client.get(page_of(conversation)).content.decode()
 
 
