@@ -56,6 +56,7 @@ class CategoryAdmin(HearthModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "description"]
     actions = ["deactivate", "activate"]
+    ordering = ["name"]  # the example count's GROUP BY drops the model's own ordering
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(example_total=Count("examples"))
