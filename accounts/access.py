@@ -46,6 +46,7 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "accounts.membership": VIEW,
         "ai.aisettings": frozenset(),  # provider, API key and budget are the account's setup
         "ai.routingrule": VIEW,  # where conversations go is the account's setup
+        "ai.category": VIEW,  # the category list is setup, like teams
     },
     Role.AGENT: {
         "conversations.conversation": frozenset({"view", "change"}),
@@ -55,6 +56,11 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "conversations.label": VIEW,
         "conversations.csatresponse": VIEW,
         "conversations.conversationevent": VIEW,
+        # What the AI decided about their conversations and who corrected it (scoped to their
+        # teams by the admins' conversation_path); the categories they file under.
+        "ai.category": VIEW,
+        "ai.classification": VIEW,
+        "ai.correction": VIEW,
         "analytics.*": VIEW,
     },
 }

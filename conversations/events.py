@@ -93,6 +93,12 @@ def classified(conversation, *, old: str, new: str, confidence: float, at=None):
     return _record(conversation, Actor.ai(), "classified", field="ai_category", old=old, new=f"{new or 'out of scope'} ({confidence:.2f})", at=at)
 
 
+def category_changed(conversation, actor, *, old: str, new: str, at=None):
+    """A person chose the category (a correction of the AI's): the agent is the actor, so the
+    timeline says who overruled the AI."""
+    return _record(conversation, actor, "category_changed", field="ai_category", old=old, new=new, at=at)
+
+
 # ----------------------------------------------------------------------------- sentences
 
 _STATUS_VERBS = {"resolved": "resolved this", "pending": "marked this as pending", "snoozed": "snoozed this"}
@@ -136,6 +142,9 @@ def describe(event: ConversationEvent) -> str:
         "sla_breached": lambda: f"marked {_SLA_TARGETS.get(event.field, event.field)} as late",
         "csat_recorded": lambda: f"rated this {event.new_value}/5",
         "classified": lambda: f"classified this as {event.new_value}",
+        "category_changed": lambda: (
+            f"changed the category from {event.old_value} to {event.new_value}" if event.old_value else f"set the category to {event.new_value}"
+        ),
     }
     sentence = sentences.get(event.action)
     text = sentence() if sentence else " ".join(part for part in (event.action.replace("_", " "), event.field) if part)

@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
 
 from accounts.selectors import account_members
+from ai.selectors import categories_active
 from conversations.models import Conversation, Label, Priority, Team
 
 
@@ -50,9 +51,16 @@ class LabelsForm(forms.Form):
     labels = forms.ModelMultipleChoiceField(queryset=Label.objects.all(), required=False, widget=forms.CheckboxSelectMultiple)
 
 
+class CategoryForm(forms.Form):
+    """The agent's one-click correction of the AI's category: the tenant's active categories."""
+
+    category = forms.ModelChoiceField(queryset=categories_active(), empty_label="Choose a category…")
+
+
 class ConversationActionForm(ActionForm):
     """The queue's bulk-action bar: the action plus the value some actions need."""
 
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…")
     priority = forms.TypedChoiceField(choices=[("", "priority…"), *Priority.choices], coerce=int, required=False, empty_value=None)
     label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…")
+    category = forms.ModelChoiceField(queryset=categories_active(), required=False, empty_label="category…")

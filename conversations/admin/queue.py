@@ -22,6 +22,8 @@ from django.utils.html import format_html, format_html_join
 from accounts.access import membership_role
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
+from ai import selectors as ai_selectors
+from ai import services as ai_services
 from config import inputs
 from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
@@ -29,7 +31,7 @@ from config.pagination import CappedCountPaginator
 from conversations import events, selectors, services
 from conversations.access import conversations_visible_to
 from conversations.events import Actor
-from conversations.forms import AssignForm, ConversationActionForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm
+from conversations.forms import AssignForm, CategoryForm, ConversationActionForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm
 from conversations.models import CannedResponse, Conversation, Label, Priority
 
 PRIORITY_COLOURS = {0: "#9ca3af", 1: "#60a5fa", 2: "#f59e0b", 3: "#f97316", 4: "#dc2626"}
@@ -155,7 +157,7 @@ class ConversationAdmin(HearthModelAdmin):
     # Longest-waiting first, most urgent first among equals; nobody waiting goes last.
     ordering = [F("waiting_since").asc(nulls_last=True), "-priority", "-last_activity_at"]
     action_form = ConversationActionForm
-    actions = ["assign_to_me", "assign_to_team", "resolve", "set_priority", "add_label"]
+    actions = ["assign_to_me", "assign_to_team", "resolve", "set_priority", "add_label", "set_category"]
 
     # ------------------------------------------------------------------ queue
 
@@ -281,6 +283,16 @@ class ConversationAdmin(HearthModelAdmin):
         actor = Actor.agent(request.user)
         self._each(request, queryset, lambda c: services.conversation_labels_add(conversation=c, labels=[label], by=actor), f"Labelled {label}")
 
+    @admin.action(description="Set category (choose the category; teaches the AI)", permissions=["change"])
+    def set_category(self, request, queryset):
+        category = ConversationActionForm(request.POST).fields["category"].clean(request.POST.get("category") or None)
+        if category is None:
+            self.message_user(request, "Choose a category in the action bar first.", messages.ERROR)
+            return
+        # Each conversation is a correction of its own (and its customer's text an example),
+        # exactly as if the agent had corrected it on its page.
+        self._each(request, queryset, lambda c: ai_services.classification_correct(conversation=c, category=category, by=request.user), f"Filed under {category}")
+
     # ------------------------------------------------------------------ conversation page
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -322,6 +334,7 @@ class ConversationAdmin(HearthModelAdmin):
             "status": StatusForm(bound("status"), prefix="status", initial={"status": conversation.status, "snoozed_until": conversation.snoozed_until}),
             "priority": PriorityForm(bound("priority"), prefix="priority", initial={"priority": conversation.priority}),
             "labels": LabelsForm(bound("labels"), prefix="labels", initial={"labels": list(conversation.labels.values_list("pk", flat=True))}),
+            "category": CategoryForm(bound("category"), prefix="category"),
         }
 
     def _handle_post(self, request, conversation, forms):
@@ -354,6 +367,10 @@ class ConversationAdmin(HearthModelAdmin):
             elif action == "labels":
                 services.conversation_labels_set(conversation=conversation, labels=data["labels"], by=actor)
                 messages.success(request, "Labels saved.")
+            elif action == "category":
+                category = data["category"]
+                corrected = ai_services.classification_correct(conversation=conversation, category=category, by=request.user)
+                messages.success(request, f"Category: {category}. The AI learns from it." if corrected else f"The category is already {category}.")
         except ApplicationError as error:
             messages.error(request, error.message)
             return None
@@ -361,6 +378,7 @@ class ConversationAdmin(HearthModelAdmin):
 
     def _render_page(self, request, conversation, forms):
         thread = list(selectors.conversation_thread(conversation=conversation))
+        classifications = ai_selectors.conversation_classifications(conversation=conversation)
         members = {user.pk: user for user in account_members(account=request.tenant)}
         context = {
             **self.admin_site.each_context(request),
@@ -371,6 +389,8 @@ class ConversationAdmin(HearthModelAdmin):
             "thread": [(message, members.get(message.sender_id) if message.sender_type == "agent" else None) for message in thread],
             "timeline": [(event, events.describe(event)) for event in selectors.conversation_timeline(conversation=conversation)],
             "time_zone": timezone.get_current_timezone_name(),
+            "classification": classifications[0] if classifications else None,
+            "classification_history": classifications[1:],
             "past_conversations": selectors.contact_conversations(contact=conversation.contact, user=request.user, account=request.tenant, exclude=conversation),
             "forms": forms,
             "canned_responses": list(CannedResponse.objects.values("short_code", "body")),

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from ai import services as ai_services
 from config import inputs
 from config.api import error_responses
 from config.errors import ApplicationError
@@ -27,6 +28,7 @@ from conversations.api.serializers import (
     AssignInput,
     ContactSerializer,
     ContentInput,
+    ConversationUpdateInput,
     StatusInput,
 )
 from conversations.api.throttling import ApiUserThrottle
@@ -110,6 +112,16 @@ class ConversationDetailApi(AgentApi):
         conversation = (Conversation.objects.select_related("contact").prefetch_related(
             "labels", Prefetch("messages", queryset=selectors.conversation_thread(conversation=conversation))).get(pk=conversation.pk))
         return Response(AgentConversationDetailSerializer(conversation).data)
+
+    @extend_schema(operation_id="conversation_update", request=ConversationUpdateInput, responses={200: AgentConversationSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)}, tags=["agents"])
+    def patch(self, request, number: int):
+        """Set the conversation's category: a correction of the AI, which it learns from."""
+        conversation = self.conversation(number)
+        self.require_change("conversations.change_conversation")
+        data = ConversationUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ai_services.classification_correct(conversation=conversation, category=data.validated_data["ai_category"], by=request.user)
+        return Response(AgentConversationSerializer(Conversation.objects.select_related("contact").get(pk=conversation.pk)).data)
 
 
 class ConversationReplyApi(AgentApi):

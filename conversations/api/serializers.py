@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from ai.models import Category
+from ai.selectors import categories_active
 from config.errors import ApplicationError
 from conversations.models import Contact, Conversation, Message, Priority
 from conversations.services.contacts import custom_attributes_check
@@ -162,6 +164,18 @@ class AssignInput(serializers.Serializer):
 class StatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Conversation.Status.values)
     snoozed_until = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ConversationUpdateInput(serializers.Serializer):
+    ai_category = serializers.CharField(
+        max_length=50, help_text="The name of one of the account's active categories: the agent's correction of the AI's category.",
+    )
+
+    def validate_ai_category(self, name: str) -> Category:
+        category = categories_active().filter(name=name).first()
+        if category is None:
+            raise serializers.ValidationError("not one of this account's active categories")
+        return category
 
 
 class PriorityInput(serializers.Serializer):

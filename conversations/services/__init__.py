@@ -20,7 +20,7 @@ from conversations.services.assignment import (
     conversation_auto_assign,
     conversation_team_set,
 )
-from conversations.services.classification import conversation_classification_set
+from conversations.services.classification import conversation_category_set, conversation_classification_set
 from conversations.services.contacts import (
     contact_business_fields_mark,
     contact_create,
@@ -52,6 +52,7 @@ __all__ = [
     "conversation_assign",
     "conversation_assignment_set",
     "conversation_auto_assign",
+    "conversation_category_set",
     "conversation_classification_set",
     "conversation_labels_add",
     "conversation_labels_remove",
