@@ -25,8 +25,9 @@ _MARKER_BASE = 2**31 - 1
 
 class CompiledQuery:
     def __init__(self, build: Callable[..., QuerySet], *names: str):
-        """`build(**{name: value})` returns the queryset (ending in values_list/values or a
-        slice); each name's value must reach the SQL as one parameter."""
+        """`build(**{name: value})` returns the queryset (ending in values_list or a slice of
+        it); each named value is an integer (an id, a number, a cursor) and must reach the SQL
+        as one parameter. Rows come back as the database driver gives them (no ORM converters)."""
         self._build, self._names = build, names
         self._compiled: tuple[str, list] | None = None
         self._lock = threading.Lock()
