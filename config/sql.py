@@ -24,21 +24,26 @@ _MARKER_BASE = 2**31 - 1
 
 
 class CompiledQuery:
-    def __init__(self, build: Callable[..., QuerySet], *names: str):
+    def __init__(self, build: Callable[..., QuerySet], *names: str, texts: tuple[str, ...] = ()):
         """`build(**{name: value})` returns the queryset (ending in values_list or a slice of
-        it); each named value is an integer (an id, a number, a cursor) and must reach the SQL
-        as one parameter. Rows come back as the database driver gives them (no ORM converters)."""
-        self._build, self._names = build, names
+        it); each named value is an integer (an id, a number, a cursor), or a string if it is
+        named in `texts`, and must reach the SQL as one parameter. Rows come back as the
+        database driver gives them (no ORM converters)."""
+        self._build, self._names, self._texts = build, (*names, *texts), set(texts)
         self._compiled: tuple[str, list] | None = None
         self._lock = threading.Lock()
 
+    def _marker(self, i: int, name: str):
+        return f"\x00compiled-query-marker-{i}\x00" if name in self._texts else _MARKER_BASE - i
+
     def _compile(self) -> tuple[str, list]:
-        markers = {name: _MARKER_BASE - i for i, name in enumerate(self._names)}
+        markers = {name: self._marker(i, name) for i, name in enumerate(self._names)}
         sql, params = self._build(**markers).query.sql_with_params()
-        by_marker = {marker: name for name, marker in markers.items()}
+        # (The ORM may hand a marker back wrapped, e.g. psycopg's Int4: an int, equal to it.)
+        by_marker = {(isinstance(marker, str), marker): name for name, marker in markers.items()}
         # Each parameter: a named value (its name) or a constant of the shape (kept as is).
-        slots = [("name", by_marker[param]) if isinstance(param, int) and param in by_marker else ("constant", param)
-                 for param in params]
+        slots = [("name", by_marker[(isinstance(param, str), param)]) if (isinstance(param, str), param) in by_marker
+                 else ("constant", param) for param in params]
         missing = set(self._names) - {value for kind, value in slots if kind == "name"}
         if missing:
             raise ValueError(f"the queryset does not use {sorted(missing)} as parameters")

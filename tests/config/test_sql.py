@@ -26,3 +26,11 @@ def test_one_compiled_query_reads_each_tenant_s_own_rows(db, alpha, beta):
 def test_a_name_the_queryset_does_not_use_is_refused(db):
     with pytest.raises(ValueError, match="does not use"):
         CompiledQuery(lambda after, before: Inbox.objects.filter(pk__gt=after).values_list("id"), "after", "before").rows(after=1, before=2)
+
+
+def test_a_text_value_is_bound_like_a_number(db, alpha):
+    connection.set_tenant(alpha)
+    inbox = InboxFactory(name="Front desk")
+    named = CompiledQuery(lambda after, name: Inbox.objects.filter(name=name, pk__gt=after).values_list("id"), "after", texts=("name",))
+    assert named.rows(after=0, name="Front desk") == [(inbox.pk,)]
+    assert named.rows(after=0, name="Back office'; --") == []
