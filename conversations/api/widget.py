@@ -6,8 +6,6 @@ conversations in that inbox. Private notes and internal activity are never retur
 
 from __future__ import annotations
 
-import json
-
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -100,8 +98,6 @@ def _messages_from_rows(rows) -> list[Message]:
     messages = []
     for *values, feedback_rating in rows:
         message = Message.from_db(None, _MESSAGE_COLUMNS[:-1], values)
-        if isinstance(message.attachments, str):  # raw jsonb text: the ORM's converter did not run
-            message.attachments = json.loads(message.attachments)
         message.feedback_rating = feedback_rating
         messages.append(message)
     return messages

@@ -149,6 +149,12 @@ _IDEMPOTENCY_PROBE = CompiledQuery(
     "conversation_id", texts=("key",),
 )
 
+# The row lock each incoming message takes, with the contact (blocked or not) beside it.
+_LOCKED_WITH_CONTACT = CompiledQuery(
+    lambda pk: Conversation.objects.select_for_update(of=("self",)).select_related("contact").filter(pk=pk),
+    "pk",
+)
+
 
 def message_add_incoming(
     *,
@@ -178,7 +184,11 @@ def message_add_incoming(
 
 
 def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> Message:
-    conversation = Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
+    found = _LOCKED_WITH_CONTACT.instances(pk=conversation.pk)
+    if not found:
+        raise Conversation.DoesNotExist("Conversation matching query does not exist.")
+    conversation, contact = found[0]
+    conversation._state.fields_cache["contact"] = contact
     if conversation.contact.blocked:
         raise ApplicationError("this contact is blocked", code="contact_blocked")
     message = Message.objects.create(

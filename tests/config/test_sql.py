@@ -34,3 +34,17 @@ def test_a_text_value_is_bound_like_a_number(db, alpha):
     named = CompiledQuery(lambda after, name: Inbox.objects.filter(name=name, pk__gt=after).values_list("id"), "after", texts=("name",))
     assert named.rows(after=0, name="Front desk") == [(inbox.pk,)]
     assert named.rows(after=0, name="Back office'; --") == []
+
+
+def test_instances_are_the_rows_models_with_the_orm_s_conversions(db, alpha):
+    from conversations import services
+    from conversations.models import Conversation
+
+    connection.set_tenant(alpha)
+    contact = services.contact_create(name="Ada", email="ada@example.org", custom_attributes={"plan": "gold"})
+    opened = services.conversation_open(inbox=InboxFactory(auto_assign=False), contact=contact, content="hello")
+    with_contact = CompiledQuery(lambda pk: Conversation.objects.select_related("contact").filter(pk=pk), "pk")
+    [(conversation, found_contact)] = with_contact.instances(pk=opened.pk)
+    assert (conversation.pk, conversation.number, conversation.contact_id) == (opened.pk, opened.number, contact.pk)
+    assert found_contact.custom_attributes == {"plan": "gold"}  # JSON, not its text
+    assert with_contact.instances(pk=opened.pk + 1000) == []
