@@ -129,3 +129,15 @@ def test_a_session_read_before_a_change_is_never_cached_after_it(alpha_client, i
     session_cache.session_put(session, generation=generation, seconds=60)
     assert session_cache.session_get(str(session.pk))[0] is None
     assert _call(alpha_client, "get", "contact", token=token).status_code == 401
+
+
+def test_one_tenant_s_cached_session_is_not_served_in_another(alpha_client, inbox, alpha, beta):
+    token, number = _open(alpha_client, inbox)
+    assert _poll(alpha_client, token, number).status_code == 200  # cached in alpha
+    session_id = str(WidgetSession.objects.get().pk)
+    assert session_cache.session_get(session_id)[0] is not None
+    connection.set_tenant(beta)
+    try:
+        assert session_cache.session_get(session_id)[0] is None
+    finally:
+        connection.set_tenant(alpha)
