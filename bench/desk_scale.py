@@ -211,10 +211,10 @@ def load_rows(people: dict) -> None:
     last_names = ["Smith", "Garcia", "Müller", "Okafor", "Tanaka", "Kowalski", "Rossi", "Nguyen", "Silva", "Johansson", "Khan",
                   "Dubois", "Novak", "Haddad", "Kim", "Murphy", "Ivanova", "Costa", "Larsen", "Mensah"]
     domains = ["example.com", "mail.example.org", "shop.example.net", "corp.example.io"]
-    with raw.cursor().copy("COPY conversations_contact (id, name, email, phone, custom_attributes, blocked, created_at) FROM STDIN") as copy:
+    with raw.cursor().copy("COPY conversations_contact (id, name, email, phone, custom_attributes, business_fields, blocked, created_at) FROM STDIN") as copy:
         for i in range(1, CONTACTS + 1):
             first, last = rng.choice(first_names), rng.choice(last_names)
-            copy.write_row((i, f"{first} {last}", f"{first.lower()}.{last.lower()}{i}@{rng.choice(domains)}", "", "{}", False,
+            copy.write_row((i, f"{first} {last}", f"{first.lower()}.{last.lower()}{i}@{rng.choice(domains)}", "", "{}", "{}", False,
                             now - timedelta(days=rng.randint(30, 900))))
     raw.execute("SELECT setval('conversations_contact_id_seq', %s)", [CONTACTS])
 

@@ -122,6 +122,9 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # the backend forgets the path on every rollback and savepoint rollback, which undo a SET
 # (tests/config/test_search_path.py).
 TENANT_LIMIT_SET_CALLS = True
+# Django's PostgreSQL backend with a health check that needs no round trip while the
+# connection is quiet (config/postgresql/base.py); django-tenants' backend wraps it.
+ORIGINAL_BACKEND = "config.postgresql"
 
 MIDDLEWARE = [
     "config.middleware.InputGuardMiddleware",  # NUL and malformed admin ids: a 400/404 before anything reads them

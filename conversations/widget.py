@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from config import inputs
 from config.errors import ApplicationError
+from conversations import session_cache
 from conversations.models import Inbox, Message, MessageFeedback, WidgetSession
 from conversations.services import contact_create, contact_get_or_create_by_external_id, contact_update_by_customer
 
@@ -82,7 +83,16 @@ def widget_session_from_token(token: str) -> WidgetSession:
         raise InvalidWidgetToken("the session token is not valid") from error
     if not isinstance(payload, dict) or payload.get("t") != connection.schema_name:
         raise InvalidWidgetToken("the session token is not valid here")
-    session = WidgetSession.objects.select_related("inbox", "contact").filter(pk=payload.get("s")).first()
+    session_id = payload.get("s")
+    if not isinstance(session_id, str):
+        raise InvalidWidgetToken("the session token is not valid")
+    # A verified session is served from the cache for a few seconds; any change to a session,
+    # inbox or contact makes it stale (the rule: conversations/session_cache.py).
+    session, generation = session_cache.session_get(session_id)
+    if session is None:
+        session = WidgetSession.objects.select_related("inbox", "contact").filter(pk=session_id).first()
+        if session is not None and session.revoked_at is None and not session.contact.blocked:
+            session_cache.session_put(session, generation=generation, seconds=(session.expires_at - timezone.now()).total_seconds())
     if session is None or session.revoked_at is not None:
         raise InvalidWidgetToken("the session has ended; open a new one")
     if session.expires_at <= timezone.now():
@@ -94,6 +104,7 @@ def widget_session_from_token(token: str) -> WidgetSession:
 
 def widget_session_revoke(*, session: WidgetSession) -> None:
     WidgetSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    session_cache.sessions_stale()
 
 
 def message_feedback_set(*, message: Message, rating: str) -> MessageFeedback:

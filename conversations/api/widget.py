@@ -6,7 +6,6 @@ conversations in that inbox. Private notes and internal activity are never retur
 
 from __future__ import annotations
 
-from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from config import inputs
 from config.api import error_responses
+from config.sql import CompiledQuery
 from conversations import services
 from conversations.api.authentication import HasWidgetSession, WidgetSessionAuthentication, origin_allowed
 from conversations.api.serializers import (
@@ -66,13 +66,41 @@ class WidgetApi(APIView):
         return get_object_or_404(Conversation, number=number, contact=self.session.contact, inbox=self.session.inbox)
 
     def conversation_id(self, number: int) -> int:
-        """conversation(number)'s id only: the poll needs no more, and one column is a cheaper
-        query to build than the whole row."""
-        mine = Conversation.objects.filter(number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id)
-        found = list(mine.values_list("id", flat=True)[:1])
+        """conversation(number)'s id only: the poll and the POST need no more (the POST's
+        service locks and reads the row itself); its SQL is built once per process."""
+        found = _CONVERSATION_ID.rows(number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id)
         if not found:
             raise Http404("No conversation matches the given query.")
-        return found[0]
+        return found[0][0]
+
+
+# The widget's hot path: these queries' SQL is built once per process (config/sql.py).
+_CONVERSATION_ID = CompiledQuery(
+    lambda number, contact_id, inbox_id: Conversation.objects.filter(number=number, contact_id=contact_id, inbox_id=inbox_id)
+    .values_list("id")[:1],
+    "number", "contact_id", "inbox_id",
+)
+_MESSAGE_COLUMNS = ("id", "direction", "sender_type", "sender_id", "content", "attachments", "created_at", "feedback__rating")
+_MESSAGES_NEWEST = CompiledQuery(
+    lambda conversation_id: Message.objects.filter(conversation_id=conversation_id, kind__in=VISIBLE_KINDS)
+    .order_by("-id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
+    "conversation_id",
+)
+_MESSAGES_AFTER = CompiledQuery(
+    lambda conversation_id, after: Message.objects.filter(conversation_id=conversation_id, kind__in=VISIBLE_KINDS, id__gt=after)
+    .order_by("id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
+    "conversation_id", "after",
+)
+
+
+def _messages_from_rows(rows) -> list[Message]:
+    """Rows of _MESSAGE_COLUMNS as the Message objects _messages_payload reads."""
+    messages = []
+    for *values, feedback_rating in rows:
+        message = Message.from_db(None, _MESSAGE_COLUMNS[:-1], values)
+        message.feedback_rating = feedback_rating
+        messages.append(message)
+    return messages
 
 
 def _agent_first_names(messages) -> dict[int, str]:
@@ -184,15 +212,15 @@ class MessageListApi(WidgetApi):
         responses={200: MessagePage, **error_responses(400, 401, 403, 404, 429)}, tags=["widget"],
     )
     def get(self, request, number: int):
-        messages = Message.objects.filter(conversation_id=self.conversation_id(number), kind__in=VISIBLE_KINDS).annotate(feedback_rating=F("feedback__rating"))
+        conversation_id = self.conversation_id(number)
         after = request.query_params.get("after")
         if after is not None:
             cursor = inputs.int_or_none(after)
             if cursor is None:
                 raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
-            page = list(messages.filter(id__gt=cursor).order_by("id")[:PAGE_SIZE])
+            page = _messages_from_rows(_MESSAGES_AFTER.rows(conversation_id=conversation_id, after=cursor))
         else:
-            page = list(messages.order_by("-id")[:PAGE_SIZE])[::-1]
+            page = _messages_from_rows(_MESSAGES_NEWEST.rows(conversation_id=conversation_id))[::-1]
         next_cursor = str(page[-1].id) if page else after
         return Response({"results": _messages_payload(page), "next_cursor": next_cursor})
 
@@ -201,8 +229,7 @@ class MessageListApi(WidgetApi):
                    tags=["widget"])
     def post(self, request, number: int):
         # Only the id: the service locks and reads the row itself, in its transaction.
-        conversation = get_object_or_404(Conversation.objects.only("id"), number=number, contact_id=self.session.contact_id,
-                                         inbox_id=self.session.inbox_id)
+        conversation = Conversation.from_db(None, ["id"], [self.conversation_id(number)])
         data = ContentInput(data=request.data)
         data.is_valid(raise_exception=True)
         message, created = services.message_add_incoming(

@@ -16,6 +16,7 @@ import json
 from django.db import IntegrityError, transaction
 
 from config.errors import ApplicationError
+from conversations import session_cache
 from conversations.models import Contact
 
 MAX_CUSTOM_ATTRIBUTES = 50
@@ -197,4 +198,5 @@ def contact_business_fields_mark(*, contact: Contact, fields: list[str], attribu
     if owned != set(contact.business_fields):
         contact.business_fields = sorted(owned)
         Contact.objects.filter(pk=contact.pk).update(business_fields=contact.business_fields)
+        session_cache.sessions_stale()  # the cached contact's business fields; updates send no signal
     return contact

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import session_cache
 from conversations.models import Inbox, WidgetSession, new_hmac_secret, new_widget_token
 
 
@@ -17,6 +18,7 @@ def inbox_widget_token_rotate(*, inbox: Inbox) -> Inbox:
     inbox.widget_token = new_widget_token()
     inbox.save(update_fields=["widget_token"])
     WidgetSession.objects.filter(inbox=inbox, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    session_cache.sessions_stale()  # queryset updates send no signal
     return inbox
 
 
@@ -29,4 +31,5 @@ def inbox_hmac_secret_rotate(*, inbox: Inbox) -> Inbox:
     inbox.hmac_secret = new_hmac_secret()
     inbox.save(update_fields=["hmac_secret"])
     WidgetSession.objects.filter(inbox=inbox, identified=True, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    session_cache.sessions_stale()  # queryset updates send no signal
     return inbox

@@ -27,6 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Func, Value
 
 from config.errors import ApplicationError
+from config.sql import CompiledQuery
 from conversations import events, followups
 from conversations.events import Actor
 from conversations.models import SEARCH_CONFIG, Contact, Conversation, Inbox, Message, Priority
@@ -142,6 +143,19 @@ def conversation_open_once(*, inbox: Inbox, contact: Contact, idempotency_key: s
         return winner, False
 
 
+# Before every message a widget sends: its SQL is built once per process (config/sql.py).
+_IDEMPOTENCY_PROBE = CompiledQuery(
+    lambda conversation_id, key: Message.objects.filter(conversation_id=conversation_id, idempotency_key=key).values_list("id")[:1],
+    "conversation_id", texts=("key",),
+)
+
+# The row lock each incoming message takes, with the contact (blocked or not) beside it.
+_LOCKED_WITH_CONTACT = CompiledQuery(
+    lambda pk: Conversation.objects.select_for_update(of=("self",)).select_related("contact").filter(pk=pk),
+    "pk",
+)
+
+
 def message_add_incoming(
     *,
     conversation: Conversation,
@@ -155,9 +169,9 @@ def message_add_incoming(
     content = _content_required(content, attachments)
     if idempotency_key:
         # Nearly every key is new: probe for an id (one column, no ordering), read the row on a hit.
-        seen = list(Message.objects.filter(conversation=conversation, idempotency_key=idempotency_key).values_list("id", flat=True)[:1])
+        seen = _IDEMPOTENCY_PROBE.rows(conversation_id=conversation.pk, key=idempotency_key)
         if seen:
-            return Message.objects.get(pk=seen[0]), False
+            return Message.objects.get(pk=seen[0][0]), False
     try:
         with transaction.atomic():
             message = _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
@@ -170,7 +184,11 @@ def message_add_incoming(
 
 
 def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> Message:
-    conversation = Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
+    found = _LOCKED_WITH_CONTACT.instances(pk=conversation.pk)
+    if not found:
+        raise Conversation.DoesNotExist("Conversation matching query does not exist.")
+    conversation, contact = found[0]
+    conversation._state.fields_cache["contact"] = contact
     if conversation.contact.blocked:
         raise ApplicationError("this contact is blocked", code="contact_blocked")
     message = Message.objects.create(

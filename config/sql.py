@@ -1,0 +1,96 @@
+"""Read queries of the hot paths, built by the ORM once per process and then only run.
+
+Django compiles a queryset to SQL on every use: for the widget's poll, its two small queries
+cost more CPU to build than PostgreSQL takes to answer them. A `CompiledQuery` asks the ORM
+once (so quoting, joins and lookups stay the ORM's), with a marker number in place of each
+named value, and after that only binds the values to the SQL it kept.
+
+Only for querysets whose SQL depends on nothing but the named values: constants (a LIMIT, a
+list of kinds) are part of the shape. Table names are unqualified, as the ORM writes them, so
+the tenant's search path decides the schema, exactly as for the queryset itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.sql.compiler import SQLCompiler
+
+# One per named value, at the top of PostgreSQL's `integer` range (a number outside a field's
+# range makes the ORM drop the condition, and no constant of a shape is this large).
+_MARKER_BASE = 2**31 - 1
+
+
+class CompiledQuery:
+    def __init__(self, build: Callable[..., QuerySet], *names: str, texts: tuple[str, ...] = ()):
+        """`build(**{name: value})` returns the queryset (ending in values_list or a slice of
+        it); each named value is an integer (an id, a number, a cursor), or a string if it is
+        named in `texts`, and must reach the SQL as one parameter. Rows come back as the
+        database driver gives them (no ORM converters)."""
+        self._build, self._names, self._texts = build, (*names, *texts), set(texts)
+        self._compiled: tuple[str, list, list, list] | None = None
+        self._lock = threading.Lock()
+
+    def _marker(self, i: int, name: str):
+        return f"\x00compiled-query-marker-{i}\x00" if name in self._texts else _MARKER_BASE - i
+
+    def _compile(self) -> tuple[str, list, list, list]:
+        markers = {name: self._marker(i, name) for i, name in enumerate(self._names)}
+        compiler = self._build(**markers).query.get_compiler(connection.alias)
+        sql, params = compiler.as_sql()
+        # What the ORM does to each row as it reads it (e.g. JSON text to objects), and which
+        # model field each column is, for `instances`.
+        expressions = [expression for expression, _, _ in compiler.select]
+        converters = compiler.get_converters(expressions)
+        columns = [(getattr(e, "target", None) and e.target.model, getattr(getattr(e, "target", None), "attname", None)) for e in expressions]
+        # (The ORM may hand a marker back wrapped, e.g. psycopg's Int4: an int, equal to it.)
+        by_marker = {(isinstance(marker, str), marker): name for name, marker in markers.items()}
+        # Each parameter: a named value (its name) or a constant of the shape (kept as is).
+        slots = [("name", by_marker[(isinstance(param, str), param)]) if (isinstance(param, str), param) in by_marker
+                 else ("constant", param) for param in params]
+        missing = set(self._names) - {value for kind, value in slots if kind == "name"}
+        if missing:
+            raise ValueError(f"the queryset does not use {sorted(missing)} as parameters")
+        return sql, slots, converters, columns
+
+    def rows(self, **values) -> list[tuple]:
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = self._compile()
+        sql, slots, converters, _ = self._compiled
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [values[value] if kind == "name" else value for kind, value in slots])
+            rows = cursor.fetchall()
+        if converters and rows:
+            compiler = _ConverterHost(connection)
+            rows = [tuple(row) for row in compiler.apply_converters(rows, converters)]
+        return rows
+
+    def instances(self, **values) -> list[tuple]:
+        """Per row, one model instance per model the query selects (the queryset's own model
+        first, then each select_related one, in the order the ORM selects them)."""
+        rows = self.rows(**values)
+        _, _, _, columns = self._compiled
+        result = []
+        for row in rows:
+            objects, start = [], 0
+            while start < len(columns):
+                model = columns[start][0]
+                end = start
+                while end < len(columns) and columns[end][0] is model:
+                    end += 1
+                objects.append(model.from_db(connection.alias, [name for _, name in columns[start:end]], row[start:end]))
+                start = end
+            result.append(tuple(objects))
+        return result
+
+
+class _ConverterHost(SQLCompiler):
+    """SQLCompiler.apply_converters needs a compiler only for its connection."""
+
+    def __init__(self, connection):  # noqa: D107  (no query: only apply_converters is used)
+        self.connection = connection

@@ -1,0 +1,113 @@
+"""The widget's verified sessions, kept in Redis for a few seconds: verifying a session was a
+quarter to a third of every widget request (one query joining session, inbox and contact,
+and Django building its 50-column select), and a chat widget polls with the same token over
+and over.
+
+The rule that keeps it honest, in one place: **any change to a widget session, an inbox or a
+contact of the tenant makes every cached session of that tenant stale** (`sessions_stale`).
+Saves and deletes of those three models (the admin's too, and cascades) call it through the
+signals connected in `conversations.apps`; the services that change them with a queryset
+`update()` (revoking a session, rotating a widget token or an HMAC secret, marking a
+contact's business fields) call it themselves. A new session or contact changes nothing
+cached, so opening sessions does not empty the cache.
+
+How: each tenant has a generation number in Redis; an entry stores the generation it was read
+under and is served only while that is still the tenant's generation. `sessions_stale` adds
+one to it, at once and again after the transaction commits, so a request that read the
+database before the commit cannot cache what the commit changed: it read the old generation
+first and its entry is stale on arrival. Entries live `ENTRY_SECONDS` at most, and never past
+the session's own expiry, which is checked on every request anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import secrets
+
+import redis
+from django.core.cache import cache
+from django.db import transaction
+
+from config.redis import redis_binary_client
+
+logger = logging.getLogger(__name__)
+
+ENTRY_SECONDS = 30
+# Part of the key: a deploy that changes the models reads none of the old pickles.
+_FORMAT = 1
+
+
+def _generation_key() -> str:
+    # django-tenants' cache key function puts the tenant's schema first: one counter per tenant.
+    return cache.make_key(f"widget-sessions:v{_FORMAT}:generation")
+
+
+def _entry_key(session_id: str) -> str:
+    return cache.make_key(f"widget-sessions:v{_FORMAT}:{session_id}")
+
+
+def session_get(session_id: str):
+    """(the cached WidgetSession with its inbox and contact, or None; the generation to fill
+    with, or None when the entry must not be filled). Redis down: a miss, never an error."""
+    try:
+        generation, entry = redis_binary_client().mget([_generation_key(), _entry_key(session_id)])
+        if generation is None:
+            # First use, or Redis lost the counter: start at a random number, so an entry
+            # written under an earlier count can never match again; this request fills nothing.
+            redis_binary_client().set(_generation_key(), secrets.randbits(62), nx=True)
+            return None, None
+        if entry is not None:
+            entry_generation, _, pickled = entry.partition(b":")
+            if entry_generation == generation:
+                return pickle.loads(pickled), generation
+        return None, generation
+    except (redis.RedisError, pickle.UnpicklingError, AttributeError, EOFError, ImportError, ValueError):
+        logger.warning("widget session cache unreadable; reading the database", exc_info=True)
+        return None, None
+
+
+def session_put(session, *, generation: bytes | None, seconds: float) -> None:
+    """Keep a verified session (read after `generation` was) for at most `seconds`."""
+    if generation is None or seconds < 1:
+        return
+    try:
+        redis_binary_client().set(_entry_key(str(session.pk)), generation + b":" + pickle.dumps(session, pickle.HIGHEST_PROTOCOL),
+                                  ex=min(ENTRY_SECONDS, int(seconds)))
+    except redis.RedisError:
+        logger.warning("widget session cache unwritable", exc_info=True)
+
+
+def _bump(key: str) -> None:
+    try:
+        redis_binary_client().incr(key)
+    except redis.RedisError:
+        # Cannot make the cache stale: the entries still end within ENTRY_SECONDS; say so loudly.
+        logger.error("widget session cache could not be made stale; entries may live %ss", ENTRY_SECONDS, exc_info=True)
+
+
+def sessions_stale() -> None:
+    """Every cached widget session of the current tenant is stale: call after changing a
+    widget session, an inbox or a contact (saves and deletes call it through signals)."""
+    key = _generation_key()  # now: the commit may run when another tenant is current
+    _bump(key)
+    transaction.on_commit(lambda: _bump(key))
+
+
+def _on_save(sender, instance, created=False, raw=False, **kwargs) -> None:
+    if not created and not raw:
+        sessions_stale()
+
+
+def _on_delete(sender, instance, **kwargs) -> None:
+    sessions_stale()
+
+
+def signals_connect() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    from conversations.models import Contact, Inbox, WidgetSession
+
+    for model in (WidgetSession, Inbox, Contact):
+        post_save.connect(_on_save, sender=model, dispatch_uid=f"session_cache_save_{model.__name__}")
+        post_delete.connect(_on_delete, sender=model, dispatch_uid=f"session_cache_delete_{model.__name__}")
