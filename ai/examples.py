@@ -34,11 +34,17 @@ CATEGORY_NAME_MAX = Category._meta.get_field("name").max_length
 EXAMPLE_TEXT_MAX = 10_000
 
 
+def example_text_normalise(text: str) -> str:
+    """The form two texts are compared in: NFKC (full-width letters and ligatures become plain
+    ones), case-folded, runs of white space made one space, trimmed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
 def example_text_hash(text: str) -> str:
-    """sha256 of the text normalised: NFKC, case-folded, runs of whitespace made one space,
-    stripped. "Where is  my ORDER?" and "where is my order?" are one example."""
-    normalised = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+    """The one hash of an example's text (TrainingExample.text_hash, unique per category):
+    importing, correcting and adding by hand all go through it. "Where is  my ORDER?" and
+    "where is my order?" are one example."""
+    return hashlib.sha256(example_text_normalise(text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def example_problem(*, text: str, label: str) -> str | None:

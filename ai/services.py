@@ -8,34 +8,17 @@ ai/training.py.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 
 from django.db import transaction
 
 from accounts.models import User
 from ai.models import Category, Classification, Correction, TrainingExample
 from config.errors import ApplicationError
+from ai.examples import example_text_hash, example_text_normalise  # noqa: F401 (one rule; re-exported)
 from conversations import services as desk_services
 from conversations.events import Actor
 from conversations.models import Conversation, Message
 
-_SPACES = re.compile(r"\s+")
-
-
-def example_text_normalise(text: str) -> str:
-    """The form two texts are compared in: Unicode-normalised (NFKC: full-width letters and
-    ligatures become plain ones), case-folded, runs of white space made one space, trimmed.
-    "Where is my  ORDER?\\n" and "where is my order?" are the same example."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-
-
-def example_text_hash(text: str) -> str:
-    """The one hash of an example's text (TrainingExample.text_hash, unique per category):
-    importing, correcting and adding by hand all go through this, so the same words are never
-    two examples of one category."""
-    return hashlib.sha256(example_text_normalise(text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _text_checked(text: str) -> str:
