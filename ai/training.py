@@ -81,6 +81,15 @@ def in_scope_target_for(counts: Counter) -> float:
     return next(target for least, target in IN_SCOPE_TARGETS if median >= least)
 
 
+def _evidence_text(pk: int, text: str, source: str) -> str:
+    """The text the classifier keeps to quote as evidence ("similar to ..."). An agent's
+    correction is a customer's words from a conversation of some team, and the reasoning is
+    shown to agents of every team: it is quoted by reference, never by its words."""
+    if source == TrainingExample.Source.CORRECTION:
+        return f"an agent's correction (example {pk})"
+    return text
+
+
 def classifier_train(*, embedder: str = DEFAULT_EMBEDDER, progress: Progress | None = None) -> ClassifierVersion:
     """Train the current tenant's classifier on its examples and store it as the newest version."""
     from threadpoolctl import threadpool_limits
@@ -89,7 +98,10 @@ def classifier_train(*, embedder: str = DEFAULT_EMBEDDER, progress: Progress | N
     embedded = examples_embed_missing(embedder=embedder, progress=progress)
     # An example recorded from here on is newer than this version: the nightly job sees it.
     read_at = timezone.now()
-    rows = list(_active_examples().order_by("pk").values_list("text", "category__name", "embedding"))
+    rows = [
+        (_evidence_text(pk, text, source), label, vector)
+        for pk, text, source, label, vector in _active_examples().order_by("pk").values_list("pk", "text", "source", "category__name", "embedding")
+    ]
     counts = Counter(label for _, label, _ in rows)
     if len(counts) < 2:
         raise ApplicationError(

@@ -120,3 +120,20 @@ def test_the_nightly_job_retrains_only_a_tenant_with_something_new(alpha):
         example_add(category=Category.objects.get(name="billing"), text="Why did my invoice double?", source="correction")
         assert classifiers_retrain() == 2
         assert ClassifierVersion.objects.get(version=2).example_count == 17
+
+
+def test_a_corrected_customers_words_are_never_quoted_as_evidence(alpha):
+    """An agent's correction is a customer's message from some team's conversation, while the
+    classifier's reasoning is shown to agents of every team: it is cited by reference only."""
+    with tenant_context(alpha):
+        _import("billing", "login")
+        secret = "Refund my order 7781 to Jane Roe's card ending 4242"
+        example_add(category=Category.objects.get(name="billing"), text=secret, source="correction")
+        classifier_train()
+
+        result = _classify("Refund my order 7781 to my card please").value
+
+        assert result.category == "billing"
+        quoted = " ".join(item["text"] for item in result.evidence["nearest"])
+        assert "Jane Roe" not in result.reasoning and "Jane Roe" not in quoted
+        assert "an agent's correction" in result.reasoning
