@@ -39,7 +39,9 @@ class Command(BaseCommand):
         manager = Manager()
         gunicorn_conf = settings.BASE_DIR / "config" / "gunicorn.conf.py"
         manager.add_process("web", f"{python} -m gunicorn -c {shlex.quote(str(gunicorn_conf))} --bind {bind}:{port}", env=env)
-        manager.add_process("worker", f"{python} -m celery -A config worker -l INFO -c 2 -n worker@%h --without-gossip --without-mingle", env=env)
+        # The worker runs the AI models: at a lower CPU priority, so a burst of classifications
+        # never slows the web's answers to customers on the same cores (docs/performance.md).
+        manager.add_process("worker", f"nice -n 10 {python} -m celery -A config worker -l INFO -c 2 -n worker@%h --without-gossip --without-mingle", env=env)
         manager.add_process("beat", f"{python} -m celery -A config beat -l INFO", env=env)
         try:
             manager.loop()
