@@ -97,6 +97,38 @@ def demo_ai_seed() -> int | None:
     rows = [(text, topic) for text, topic in seeded if text]
     rows += [(text, topic) for topic, texts in WRITTEN.items() for text in texts]
     examples_import(rows, source=TrainingExample.Source.DEMO)
+    _demo_routing_rules_seed()
     if not classifier_needs_training():
         return None
     return classifier_train().version
+
+
+# Where each topic goes in the demo (the seeded conversations' own teams, conversations.demo_data).
+DEMO_ROUTES = [
+    # (rule name, category, team, label)
+    ("Billing questions to Billing", "billing", "Billing", None),
+    ("Bugs and API questions to Technical", "technical", "Technical", "bug"),
+    ("Shipping to Customer success", "shipping", "Customer success", None),
+    ("Account questions to Customer success", "account", "Customer success", None),
+]
+
+
+def _demo_routing_rules_seed() -> None:
+    """Routing rules matching the demo's teams, so a message typed into the demo widget is
+    classified and lands in its team (by name: re-seeding changes nothing)."""
+    from ai.models import RoutingRule
+    from conversations.models import Label, Team
+
+    for position, (name, category, team_name, label) in enumerate(DEMO_ROUTES):
+        team = Team.objects.filter(name=team_name).first()
+        if team is None:  # a tenant without the demo's teams gets no rule pointing nowhere
+            continue
+        RoutingRule.objects.get_or_create(
+            name=name,
+            defaults={
+                "position": position,
+                "category": Category.objects.get(name=category),
+                "team": team,
+                "add_label": Label.objects.filter(name=label).first() if label else None,
+            },
+        )

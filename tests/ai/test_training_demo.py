@@ -39,3 +39,16 @@ def test_the_demo_gets_a_trained_model_from_its_conversations_in_seconds(alpha):
 
         assert demo_ai_seed() is None  # nothing new: no second version, no duplicate examples
         assert ClassifierVersion.objects.count() == 1
+
+
+def test_the_demo_routes_each_topic_to_its_team(alpha):
+    from ai.models import RoutingRule
+    from conversations.models import Team
+
+    with tenant_context(alpha):
+        billing = Team.objects.create(name="Billing")
+        demo_ai_seed()
+        demo_ai_seed()
+
+        rules = list(RoutingRule.objects.values_list("category__name", "team__name"))
+        assert rules == [("billing", billing.name)]  # only teams that exist, once however often seeded
