@@ -90,6 +90,7 @@ def configure_django(database_url: str) -> None:
     os.environ.update({
         "DATABASE_URL": database_url, "REDIS_URL": os.environ.get("REDIS_URL") or embedded.redis_url(),
         "DEBUG": "false", "SECRET_KEY": "bench-only-not-secret", "ALLOWED_HOSTS": f"{HOST},localhost",
+        "HEARTH_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",  # bench only: no real provider key stored
         "CACHE_KEY_PREFIX": "hearth-deskscale", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "600",
     })
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

@@ -154,6 +154,8 @@ def run_phase(target, sessions: list[tuple[httpx.Client, int]], seconds: float, 
 def bench_env() -> dict:
     return {**os.environ, "DATABASE_URL": bench_database_url(), "REDIS_URL": os.environ.get("REDIS_URL") or embedded.redis_url(),
             "DEBUG": "false", "SECURE_SSL_REDIRECT": "false", "SECRET_KEY": "bench-only-not-secret", "ALLOWED_HOSTS": "localhost,127.0.0.1",
+            # A fixed Fernet key (32 zero bytes, base64): the bench stores no real provider key.
+            "HEARTH_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
             "WIDGET_SESSION_RATE": "1000000/min", "WIDGET_ADDRESS_RATE": "1000000/min", "WIDGET_SESSION_CREATE_RATE": "1000000/min",
             "CACHE_KEY_PREFIX": "hearth-bench", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60",
             # Each POST queues its follow-up task (the publish is part of what is measured); no
