@@ -14,11 +14,10 @@ from django.db import transaction
 from accounts.models import User
 from ai.models import Category, Classification, Correction, TrainingExample
 from config.errors import ApplicationError
-from ai.examples import example_text_hash, example_text_normalise  # noqa: F401 (one rule; re-exported)
+from ai.examples import example_add, example_text_hash, example_text_normalise  # noqa: F401 (one rule; re-exported)
 from conversations import services as desk_services
 from conversations.events import Actor
 from conversations.models import Conversation, Message
-
 
 
 def _text_checked(text: str) -> str:
@@ -34,15 +33,10 @@ def _text_checked(text: str) -> str:
 def training_example_add(
     *, category: Category, text: str, source: str = TrainingExample.Source.MANUAL, message: Message | None = None, by: User | None = None,
 ) -> TrainingExample:
-    """The example of `text` in `category`, made if the category does not have it yet (by the
-    unique constraint, so two agents adding the same text at once still make one row). The
-    embedding is left for training, which embeds what has none (no model work here: this
-    runs in requests)."""
-    text = _text_checked(text)
-    example, _ = TrainingExample.objects.get_or_create(
-        category=category, text_hash=example_text_hash(text),
-        defaults={"text": text, "source": source, "message": message, "created_by": by},
-    )
+    """The example of `text` in `category`, made if the category does not have it yet (one rule
+    for that: `ai.examples.example_add`). The embedding is left for training (no model work
+    here: this runs in requests)."""
+    example, _ = example_add(category=category, text=_text_checked(text), source=source, message=message, created_by=by)
     return example
 
 

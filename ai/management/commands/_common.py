@@ -11,6 +11,12 @@ from django.core.management.base import CommandError
 from ai.examples import example_problem
 
 
+def account_csv_arguments(parser) -> None:
+    """The two arguments every example command takes."""
+    parser.add_argument("--account", required=True, help="The account's slug")
+    parser.add_argument("--csv", required=True, help="CSV file with the header text,label")
+
+
 def account_get(slug: str):
     from accounts.models import Account
     from django_tenants.utils import get_public_schema_name

@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 from tqdm import tqdm
 
-from ai.management.commands._common import account_get, csv_path_check, csv_rows_read
+from ai.management.commands._common import account_csv_arguments, account_get, csv_path_check, csv_rows_read
 from ai.models import Category
 from ai.providers.local import classifier_current, classifier_decide
 
@@ -53,8 +53,7 @@ class Command(BaseCommand):
     help = "Score an account's current classifier on a labelled CSV (text,label): per-category table, then accuracy."
 
     def add_arguments(self, parser):
-        parser.add_argument("--account", required=True, help="The account's slug")
-        parser.add_argument("--csv", required=True, help="CSV file with the header text,label")
+        account_csv_arguments(parser)
 
     def handle(self, *args, **options):
         account = account_get(options["account"])

@@ -16,15 +16,14 @@ from django_tenants.utils import tenant_context
 from tqdm import tqdm
 
 from ai.examples import examples_import
-from ai.management.commands._common import account_get, csv_path_check, csv_rows_read
+from ai.management.commands._common import account_csv_arguments, account_get, csv_path_check, csv_rows_read
 from config.errors import ApplicationError
 
 class Command(BaseCommand):
     help = "Import labelled examples (CSV with header text,label) into an account; unknown labels become categories."
 
     def add_arguments(self, parser):
-        parser.add_argument("--account", required=True, help="The account's slug")
-        parser.add_argument("--csv", required=True, help="CSV file with the header text,label")
+        account_csv_arguments(parser)
 
     def handle(self, *args, **options):
         account = account_get(options["account"])
