@@ -141,6 +141,12 @@ class Inbox(models.Model):
         default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="The AI answers on its own only at or above this confidence.",
     )
+    # AI categories the AI never answers by itself in this inbox (e.g. refunds, legal): it
+    # hands those conversations to the team instead (ai/autoreply.py).
+    ai_never_auto_categories = ArrayField(
+        models.CharField(max_length=50), default=list, db_default=[], blank=True,
+        help_text="Categories the AI never answers on its own here, e.g. billing,account",
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
@@ -248,6 +254,10 @@ class Conversation(models.Model):
     # The AI's classification, kept on the row so the queue can filter on it.
     ai_category = models.CharField(max_length=50, blank=True)
     ai_confidence = models.FloatField(null=True, blank=True)
+    # Set when the AI handed the conversation to people (the customer asked for a person, was
+    # upset, ...): from then on the AI no longer answers it by itself (ai/autoreply.py).
+    ai_handoff_at = models.DateTimeField(null=True, blank=True)
+    ai_handoff_reason = models.CharField(max_length=300, blank=True, db_default="")
     # SLA: due times set when a policy applies; breach flags set once a due time passes unmet.
     sla_policy = models.ForeignKey(SLAPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     first_response_due_at = models.DateTimeField(null=True, blank=True)
@@ -329,6 +339,9 @@ class Message(models.Model):
     content = models.TextField()
     attachments = models.JSONField(default=list, blank=True, help_text="Metadata only: name, size, content type, url.")
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    # An AI answer's knowledge-base sources, shown as links under it: [{"slug", "title", "url"}].
+    # (Database defaults on the columns added after launch: bulk loaders list their columns.)
+    sources = models.JSONField(default=list, db_default=[], blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
     read_at = models.DateTimeField(null=True, blank=True)
     # When the follow-up work of a customer message ran (conversations/followups.py); a sweep
