@@ -38,6 +38,10 @@ class Operation(models.TextChoices):
     CLASSIFY = "classify", "Classify"
     EMBED = "embed", "Embed"
     GENERATE = "generate", "Generate"
+    # Not provider calls: the AI's own acts on a conversation (ai/autoreply.py, ai/handoff.py),
+    # on the ledger beside the calls that led to them (no cost; latency = time to decide).
+    AUTO_REPLY = "auto_reply", "Auto-reply sent"
+    HANDOFF = "handoff", "Handed to people"
 
 
 class AISettings(models.Model):

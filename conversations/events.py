@@ -99,6 +99,17 @@ def category_changed(conversation, actor, *, old: str, new: str, at=None):
     return _record(conversation, actor, "category_changed", field="ai_category", old=old, new=new, at=at)
 
 
+def ai_replied(conversation, *, confidence: float, sources: int, at=None):
+    """The AI answered the customer by itself (ai/autoreply.py): analytics count these."""
+    return _record(conversation, Actor.ai(), "ai_replied", field="draft", new=f"{confidence:.2f} ({sources} sources)", at=at)
+
+
+def handed_off(conversation, *, rule: str, reason: str, at=None):
+    """The AI handed the conversation to people (ai/handoff.py); `rule` is the handoff rule's
+    code (analytics count handoffs per rule), `reason` the sentence agents read."""
+    return _record(conversation, Actor.ai(reason), "handed_off", field="ai_handoff", new=rule, at=at)
+
+
 # ----------------------------------------------------------------------------- sentences
 
 _STATUS_VERBS = {"resolved": "resolved this", "pending": "marked this as pending", "snoozed": "snoozed this"}
@@ -142,6 +153,8 @@ def describe(event: ConversationEvent) -> str:
         "sla_breached": lambda: f"marked {_SLA_TARGETS.get(event.field, event.field)} as late",
         "csat_recorded": lambda: f"rated this {event.new_value}/5",
         "classified": lambda: f"classified this as {event.new_value}",
+        "ai_replied": lambda: f"answered the customer (confidence {event.new_value})",
+        "handed_off": lambda: "handed this to the team",
         "category_changed": lambda: (
             f"changed the category from {event.old_value} to {event.new_value}" if event.old_value else f"set the category to {event.new_value}"
         ),

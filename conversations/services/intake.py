@@ -246,15 +246,19 @@ def message_add_reply(
 
 
 @transaction.atomic
-def message_add_note(*, conversation: Conversation, content: str, author, at: datetime | None = None) -> Message:
-    """A private note between agents: never shown to the customer, never a response."""
+def message_add_note(*, conversation: Conversation, content: str, author=None, by_ai: bool = False, at: datetime | None = None) -> Message:
+    """A private note between agents (`author`), or from the AI to them (`by_ai=True`, e.g.
+    why it handed the conversation over): never shown to the customer, never a response."""
     content = (content or "").strip()
     if not content:
         raise ApplicationError("a note needs content", code="empty_message", fields={"content": ["required"]})
+    if author is None and not by_ai:
+        raise ApplicationError("a note needs an author", code="no_author")
     moment = now(at)
     message = Message.objects.create(
         conversation=conversation, direction=Message.Direction.OUTGOING, kind=Message.Kind.NOTE,
-        sender_type=Message.SenderType.AGENT, sender_id=author.pk, content=content, created_at=moment,
+        sender_type=Message.SenderType.AI if by_ai else Message.SenderType.AGENT, sender_id=None if by_ai else author.pk,
+        content=content, created_at=moment,
     )
     Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=moment, search_document=_WordsAdded(content))
     return message
