@@ -119,3 +119,12 @@ def message_feedback_set(*, message: Message, rating: str) -> MessageFeedback:
         feedback.updated_at = timezone.now()
         feedback.save(update_fields=["rating", "updated_at"])
     return feedback
+
+
+def conversation_handoff_by_customer(*, conversation):
+    """The customer pressed "Talk to a person": hand the conversation to people (once; a
+    second press finds it handed off and changes nothing). Returns the conversation as stored."""
+    from ai.handoff import REASON_CUSTOMER_BUTTON, RULE_ASKED_FOR_PERSON, conversation_handoff  # ai builds on the desk
+
+    conversation_handoff(conversation=conversation, reason=REASON_CUSTOMER_BUTTON, rule=RULE_ASKED_FOR_PERSON)
+    return type(conversation).objects.get(pk=conversation.pk)

@@ -46,13 +46,20 @@ class WidgetContactSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class WidgetSourceSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    url = serializers.CharField(help_text="The article's public address; empty when it has none")
+
+
 class WidgetMessageSerializer(serializers.ModelSerializer):
     sender_name = serializers.SerializerMethodField()
     feedback = serializers.SerializerMethodField()
+    sources = WidgetSourceSerializer(many=True, read_only=True, help_text="An AI answer's knowledge-base articles; empty otherwise")
 
     class Meta:
         model = Message
-        fields = ["id", "direction", "sender_type", "sender_name", "content", "attachments", "created_at", "feedback"]
+        fields = ["id", "direction", "sender_type", "sender_name", "content", "attachments", "sources", "created_at", "feedback"]
         read_only_fields = fields
 
     def get_sender_name(self, message) -> str:
@@ -149,6 +156,10 @@ class CSATInput(serializers.Serializer):
 
 class FeedbackInput(serializers.Serializer):
     rating = serializers.ChoiceField(choices=["up", "down"])
+
+
+class HandoffInput(serializers.Serializer):
+    """No fields: the request is the button. A body, if sent, must be a JSON object."""
 
 
 class AssignInput(serializers.Serializer):

@@ -14,6 +14,7 @@ widget_urlpatterns = [
     path("conversations", widget.ConversationListApi.as_view(), name="widget-conversations"),
     path("conversations/<number:number>/messages", widget.MessageListApi.as_view(), name="widget-messages"),
     path("conversations/<number:number>/csat", widget.CSATCreateApi.as_view(), name="widget-csat"),
+    path("conversations/<number:number>/handoff", widget.ConversationHandoffApi.as_view(), name="widget-handoff"),
     path("messages/<id:message_id>/feedback", widget.MessageFeedbackApi.as_view(), name="widget-feedback"),
 ]
 

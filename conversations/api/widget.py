@@ -26,6 +26,7 @@ from conversations.api.serializers import (
     ContentInput,
     CSATInput,
     FeedbackInput,
+    HandoffInput,
     SessionCreateInput,
     WidgetContactSerializer,
     WidgetConversationSerializer,
@@ -34,7 +35,7 @@ from conversations.api.serializers import (
 from conversations.api.throttling import WidgetAddressThrottle, WidgetSessionCreateThrottle, WidgetSessionThrottle
 from conversations.business_hours import BusinessHours
 from conversations.models import Conversation, Message
-from conversations.widget import message_feedback_set, widget_inbox_for_token, widget_session_open, widget_session_revoke
+from conversations.widget import conversation_handoff_by_customer, message_feedback_set, widget_inbox_for_token, widget_session_open, widget_session_revoke
 
 PAGE_SIZE = 50
 VISIBLE_KINDS = [Message.Kind.TEXT]  # never notes, never internal activity
@@ -80,7 +81,7 @@ _CONVERSATION_ID = CompiledQuery(
     .values_list("id")[:1],
     "number", "contact_id", "inbox_id",
 )
-_MESSAGE_COLUMNS = ("id", "direction", "sender_type", "sender_id", "content", "attachments", "created_at", "feedback__rating")
+_MESSAGE_COLUMNS = ("id", "direction", "sender_type", "sender_id", "content", "attachments", "sources", "created_at", "feedback__rating")
 _MESSAGES_NEWEST = CompiledQuery(
     lambda conversation_id: Message.objects.filter(conversation_id=conversation_id, kind__in=VISIBLE_KINDS)
     .order_by("-id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
@@ -122,8 +123,8 @@ def _messages_payload(messages: list[Message]) -> list[dict]:
         {
             "id": message.id, "direction": message.direction, "sender_type": message.sender_type,
             "sender_name": WidgetMessageSerializer.sender_name_of(message, agent_names), "content": message.content,
-            "attachments": message.attachments, "created_at": _TIMESTAMP.to_representation(message.created_at),
-            "feedback": getattr(message, "feedback_rating", None),
+            "attachments": message.attachments, "sources": message.sources,
+            "created_at": _TIMESTAMP.to_representation(message.created_at), "feedback": getattr(message, "feedback_rating", None),
         }
         for message in messages
     ]
@@ -265,6 +266,24 @@ class MessageFeedbackApi(WidgetApi):
         data.is_valid(raise_exception=True)
         feedback = message_feedback_set(message=message, rating=data.validated_data["rating"])
         return Response({"message_id": message.pk, "rating": feedback.rating})
+
+
+HandoffOutput = inline_serializer("WidgetHandoff", {
+    "number": serializers.IntegerField(), "handed_off_at": serializers.DateTimeField(), "reason": serializers.CharField(),
+})
+
+
+class ConversationHandoffApi(WidgetApi):
+    """The widget's "Talk to a person": the conversation goes to the team's queue and the AI
+    stops answering it. Asking again changes nothing and answers the same."""
+
+    @extend_schema(operation_id="widget_conversation_handoff", request=HandoffInput,
+                   responses={200: HandoffOutput, **error_responses(400, 401, 403, 404, 413, 415, 429)}, tags=["widget"])
+    def post(self, request, number: int):
+        conversation = self.conversation(number)
+        HandoffInput(data=request.data if request.data else {}).is_valid(raise_exception=True)
+        conversation = conversation_handoff_by_customer(conversation=conversation)
+        return Response({"number": conversation.number, "handed_off_at": conversation.ai_handoff_at, "reason": conversation.ai_handoff_reason})
 
 
 ConfigOutput = inline_serializer("WidgetConfig", {
