@@ -5,6 +5,7 @@ inboxes, teams and SLA policies."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
@@ -66,12 +67,55 @@ def mask_secret(value: str) -> str:
     return f"••••{value[-4:]}" if value else "—"
 
 
+AUTO_REPLY_HELP = (
+    "How to turn auto-reply on safely: 1. Leave it off for a week or two and watch the drafts agents get "
+    "(Drafts in the AI section): how often are they used unchanged, and at what confidence? 2. Put every "
+    "category where a wrong answer costs money or trust (refunds, legal, cancellations) on the never-automatic "
+    "list. 3. Set the threshold at or above the confidence where agents used the drafts unchanged (0.8 is a "
+    "careful start; lower it only with evidence). 4. Turn it on, then read the AI answers, the thumbs down and "
+    "the handoffs for a few days. The AI only ever sends answers that cite your published knowledge-base "
+    "articles; it hands the conversation to the inbox's team when the customer asks for a person, is upset, "
+    "the category is never automatic, or two AI answers in a row did not settle it."
+)
+
+
+class InboxForm(forms.ModelForm):
+    """The never-automatic categories as a choice of the account's own categories (a typo in
+    a typed list would silently let the AI answer refunds)."""
+
+    ai_never_auto_categories = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Never answered automatically",
+        help_text="The AI hands these categories to the team instead of answering them itself.",
+    )
+
+    class Meta:
+        model = Inbox
+        fields = "__all__"
+        labels = {"ai_auto_reply": "AI answers by itself", "ai_confidence_threshold": "Confidence threshold"}
+        help_texts = {
+            "ai_auto_reply": "Off: the AI only drafts replies for agents. On: it sends a draft itself when the rules below allow.",
+            "ai_confidence_threshold": "0 to 1. The AI sends a draft only at or above this confidence, and only with a knowledge-base source.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from ai.models import Category  # ai builds on the desk: imported when the form is made
+
+        names = list(Category.objects.order_by("name").values_list("name", flat=True))
+        # A category deleted since it was chosen stays visible (and kept) until it is unticked.
+        kept = [name for name in (self.instance.ai_never_auto_categories or []) if name not in names]
+        self.fields["ai_never_auto_categories"].choices = [(name, name) for name in names] + [
+            (name, f"{name} (no longer a category)") for name in kept
+        ]
+
+
 @admin.register(Inbox, site=desk_admin_site)
 class InboxAdmin(HearthModelAdmin):
     """Inboxes. The HMAC secret is shown once, to an owner or admin, when it is made or
     rotated (an admin message), and masked on every page after; managers see the widget
     token masked too."""
 
+    form = InboxForm
     list_display = ["name", "channel", "default_team", "sla_policy", "auto_assign", "ai_auto_reply"]
     list_filter = ["channel"]
     list_select_related = ["default_team", "sla_policy"]
@@ -85,7 +129,8 @@ class InboxAdmin(HearthModelAdmin):
             (None, {"fields": ["name", "channel", "greeting"]}),
             ("Routing", {"fields": ["default_team", "auto_assign", "sla_policy"]}),
             ("Hours", {"fields": ["timezone", "business_hours"]}),
-            ("AI", {"fields": ["ai_auto_reply", "ai_confidence_threshold"]}),
+            ("AI auto-reply", {"fields": ["ai_auto_reply", "ai_confidence_threshold", "ai_never_auto_categories"],
+                               "description": AUTO_REPLY_HELP}),
             ("Widget", {"fields": ["allowed_origins", token, "hmac_secret_masked", "created_at"]}),
         ]
 

@@ -235,3 +235,37 @@ def test_another_tenant_never_sees_the_answer(world, beta):
     with tenant_context(beta):
         assert not Message.objects.filter(sender_type=Message.SenderType.AI).exists()
         assert not AICall.objects.filter(operation=Operation.AUTO_REPLY).exists()
+
+
+# ----------------------------------------------------------------------------- the inbox's settings
+
+
+@pytest.mark.django_db
+def test_an_admin_sets_auto_reply_with_categories_of_the_account(alpha, alpha_client):
+    from accounts.models import Membership
+    from ai.models import Category
+    from conversations.models import Inbox
+    from tests.accounts.factories import PASSWORD, MembershipFactory
+    from tests.conftest import admin_login
+
+    with tenant_context(alpha):
+        for name in ("billing", "refunds", "shipping"):
+            Category.objects.create(name=name)
+        inbox = InboxFactory(name="Website", auto_assign=False)
+    admin_login(alpha_client, MembershipFactory(account=alpha, role=Membership.Role.ADMIN).user.email, PASSWORD)
+    page = f"/admin/conversations/inbox/{inbox.pk}/change/"
+    form = alpha_client.get(page).content.decode()
+    assert "How to turn auto-reply on safely" in form and 'value="refunds"' in form
+
+    fields = {"name": "Website", "channel": "web_widget", "greeting": "", "timezone": "UTC", "business_hours": "{}", "allowed_origins": "",
+              "widget_color": "#1f6feb", "ai_auto_reply": "on", "ai_confidence_threshold": "0.85", "ai_never_auto_categories": ["refunds", "billing"]}
+    assert alpha_client.post(page, fields).status_code == 302
+    with tenant_context(alpha):
+        inbox = Inbox.objects.get(pk=inbox.pk)
+    assert (inbox.ai_auto_reply, inbox.ai_confidence_threshold, sorted(inbox.ai_never_auto_categories)) == (True, 0.85, ["billing", "refunds"])
+
+    refused = alpha_client.post(page, {**fields, "ai_never_auto_categories": ["made-up"], "ai_confidence_threshold": "1.5"})
+    assert refused.status_code == 200  # the form again, with its errors; nothing stored
+    assert "made-up is not one of the available choices" in refused.content.decode()
+    with tenant_context(alpha):
+        assert Inbox.objects.get(pk=inbox.pk).ai_confidence_threshold == 0.85
