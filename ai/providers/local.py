@@ -122,10 +122,10 @@ class LocalProvider:
         tokens = embedder_get(DEFAULT_EMBEDDER).count_tokens(request.text)
         return ProviderResponse(value=result, model=model, usage=Usage(input_tokens=tokens))
 
-    def embed(self, texts: Sequence[str]) -> ProviderResponse:
+    def embed(self, texts: Sequence[str], *, purpose: str = "query") -> ProviderResponse:
         embedder = embedder_get(DEFAULT_EMBEDDER)
-        vectors = embedder.encode(list(texts))
-        tokens = sum(embedder.count_tokens(t) for t in texts)
+        vectors = embedder.encode(list(texts), purpose=purpose)
+        tokens = sum(embedder.count_tokens(t, purpose=purpose) for t in texts)
         return ProviderResponse(value=[v.tolist() for v in vectors], model=DEFAULT_EMBEDDER, usage=Usage(input_tokens=tokens))
 
     def generate(self, messages, *, max_tokens: int = 512, json_schema: dict | None = None) -> ProviderResponse:

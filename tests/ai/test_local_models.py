@@ -195,3 +195,18 @@ def test_sentiment_in_another_language_says_it_is_not_reliable():
 
     assert (calm.label, calm.reliable) == ("neutral", False)
     assert (angry.label, angry.reliable) == ("frustrated", False)
+
+
+def test_passages_are_embedded_as_passages_and_answer_the_question_better():
+    """E5 is asymmetric: a help-centre passage embedded with "passage: " is a different vector
+    from the same text as a query, and sits closer to a customer's question about it."""
+    embedder = embedder_get("e5-small")
+    question = embedder.encode(["how long does a refund take to reach my card"])[0]
+    answer = "Refunds to a card arrive within 5 to 10 business days after we approve them."
+    as_passage = embedder.encode([answer], purpose="passage")[0]
+    as_query = embedder.encode([answer])[0]
+    assert float(as_passage @ as_query) < 0.999  # not the same vector
+    assert float(question @ as_passage) > float(question @ as_query)
+    assert embedder.count_tokens(answer, purpose="passage") > 5
+    with pytest.raises(ValueError, match="purpose"):
+        embedder.encode([answer], purpose="document")
