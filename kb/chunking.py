@@ -41,7 +41,7 @@ TokenCounter = Callable[[str], int]
 def tokens_estimate(text: str) -> int:
     """A fair over-estimate of a subword tokenizer's count (words split into pieces, each
     punctuation mark a token, two specials), for when the embedder's own is not at hand."""
-    return 2 + sum(1 + len(piece) // 6 for piece in _TOKENISH.findall(text))
+    return 2 + sum(1 + len(piece) // 4 for piece in _TOKENISH.findall(text))
 
 
 @dataclass(frozen=True)
@@ -138,14 +138,29 @@ def _pieces(text: str, *, budget: int, count: TokenCounter) -> list[str]:
     return pieces
 
 
-def _overlap(text: str, *, budget: int, count: TokenCounter) -> str:
-    """The last sentences of `text` that fit in `budget` tokens ("" if even the last does not)."""
-    taken: list[str] = []
-    for sentence in reversed(_SENTENCE_END.split(text.replace("\n", " "))):
-        if count(" ".join([sentence, *taken])) > budget:
+def _joined(pieces: list[tuple[str, bool]]) -> str:
+    """Pieces (text, starts a paragraph) as text: paragraphs on their own lines, the sentences
+    of one paragraph side by side."""
+    out = ""
+    for text, starts in pieces:
+        out += (("\n" if starts else " ") if out else "") + text
+    return out
+
+
+def _overlap(pieces: list[tuple[str, bool]], *, budget: int, count: TokenCounter) -> list[tuple[str, bool]]:
+    """The last sentences of `pieces` that fit in `budget` tokens (none if even the last does not)."""
+    sentences: list[tuple[str, bool]] = []
+    for text, starts in pieces:
+        parts = _SENTENCE_END.split(text)
+        sentences += [(part, starts and i == 0) for i, part in enumerate(parts)]
+    taken: list[tuple[str, bool]] = []
+    for sentence in reversed(sentences):
+        if count(_joined([sentence, *taken])) > budget:
             break
         taken.insert(0, sentence)
-    return " ".join(taken)
+    if taken:
+        taken[0] = (taken[0][0], True)
+    return taken
 
 
 def article_split(
@@ -157,15 +172,15 @@ def article_split(
     for heading_path, blocks in _sections(title, body):
         # Room left for the text once the heading path (embedded with it) is counted.
         budget = max(max_tokens - count_tokens(heading_path + "\n\n"), max_tokens // 4)
-        pieces: list[str] = []
+        pieces: list[tuple[str, bool]] = []
         for block in blocks:
             plain = markdown_plain(block)
             if plain:
-                pieces.extend(_pieces(plain, budget=budget, count=count_tokens))
-        current: list[str] = []
+                pieces.extend((piece, i == 0) for i, piece in enumerate(_pieces(plain, budget=budget, count=count_tokens)))
+        current: list[tuple[str, bool]] = []
 
         def emit():
-            text = "\n".join(current).strip()
+            text = _joined(current).strip()
             if text:
                 chunks.append(ChunkText(
                     position=len(chunks), heading_path=heading_path, text=text,
@@ -174,10 +189,10 @@ def article_split(
                 ))
 
         for piece in pieces:
-            if current and count_tokens("\n".join([*current, piece])) > budget:
+            if current and count_tokens(_joined([*current, piece])) > budget:
                 emit()
-                carried = _overlap("\n".join(current), budget=overlap_tokens, count=count_tokens)
-                current = [carried] if carried and count_tokens(f"{carried}\n{piece}") <= budget else []
+                carried = _overlap(current, budget=overlap_tokens, count=count_tokens)
+                current = carried if carried and count_tokens(_joined([*carried, piece])) <= budget else []
             current.append(piece)
         emit()
     return chunks

@@ -68,7 +68,8 @@ def sources_read(path: str | Path) -> Iterator[Read]:
     if suffix in (".csv", ".json"):
         if path.stat().st_size > MAX_FILE_BYTES:
             raise SourceUnreadable(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB")
-        return _csv_read(path) if suffix == ".csv" else _json_read(path)
+        # Read whole here, so an unusable export fails before anything is imported.
+        return iter(list(_csv_read(path) if suffix == ".csv" else _json_read(path)))
     if suffix == ".md":
         return _folder_read(path.parent, only=path)
     raise SourceUnreadable(f"{path}: expected a folder of .md files, a .csv or a .json export")
