@@ -62,6 +62,7 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "ai.classification": VIEW,
         "ai.correction": VIEW,
         "analytics.*": VIEW,
+        "kb.*": VIEW,  # agents read the knowledge base (answers, links); managers and up write it
     },
 }
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from kb.models import Article, Chunk
-
-
-def articles_with_chunk_counts() -> QuerySet[Article]:
-    return Article.objects.annotate(chunk_total=Count("chunks"))
 
 
 def articles_to_index(*, model: str) -> QuerySet[Article]:

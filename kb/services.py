@@ -137,6 +137,14 @@ def article_archive(*, article: Article) -> Article:
     return article_update(article=article, status=Article.Status.ARCHIVED)
 
 
+@transaction.atomic
+def article_reindex(*, article: Article) -> None:
+    """Rebuild the article's passages in the background even though nothing changed (after a
+    failed rebuild, or to pick up a new embedding model)."""
+    Article.objects.filter(pk=article.pk).update(indexed_version=None)
+    _chunks_rebuild_queue(article)
+
+
 # ----------------------------------------------------------------------------- chunks
 
 
