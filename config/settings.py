@@ -230,6 +230,9 @@ CELERY_BEAT_SCHEDULE = {
     "retrain-classifiers": {"task": "ai.tasks.classifiers_retrain", "schedule": crontab(hour=3, minute=17)},
     # Expired AI response-cache rows (ai.cache) are deleted per tenant.
     "ai-cache-expire": {"task": "ai.tasks.cache_expire", "schedule": 3600.0},
+    # Knowledge-base articles whose passage rebuild never ran (broker down) or that carry
+    # another embedding model than the tenant's now are queued again, a batch at a time.
+    "kb-requeue-pending-articles": {"task": "kb.tasks.requeue_pending_articles", "schedule": 600.0},
 }
 
 # Whether a tenant's AI endpoint may be inside the server's own network (loopback, private,

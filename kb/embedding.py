@@ -4,8 +4,8 @@ vector space.
 Through `ai.calls.embed` (ledger, budget, fallback), passages with `purpose="passage"`. The
 chunk column holds 384 numbers (the local E5). A tenant's remote embedding model that gives
 vectors of another length cannot be stored: the knowledge base is then embedded locally, a
-warning says so (once a day per account and model, in the log), and the decision is remembered
-for a day so later rebuilds do not pay the remote model for vectors they throw away. Questions
+warning says so (in the log), and the decision is remembered for 30 days (per account and
+model) so later rebuilds do not pay the remote model for vectors they throw away. Questions
 must be embedded by the same model as the passages they are compared with: `query_embed`
 follows the same rule (search uses it).
 """
@@ -25,7 +25,7 @@ from kb.models import EMBEDDING_DIMENSIONS
 
 logger = logging.getLogger(__name__)
 
-UNFIT_MEMORY_SECONDS = 24 * 3600
+UNFIT_MEMORY_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,33 @@ def article_reindex(*, article: Article) -> None:
     _chunks_rebuild_queue(article)
 
 
+# Articles saved less than this ago are left to the rebuild queued when they were saved.
+REQUEUE_GRACE_SECONDS = 300
+REQUEUE_BATCH = 200
+
+
+def articles_pending_requeue() -> int:
+    """Queue the rebuild of articles whose passages are not current (a rebuild that was never
+    queued or failed, or passages of another embedding model); a batch per run, so a model
+    change re-embeds a large knowledge base over a few runs instead of all at once."""
+    from datetime import timedelta
+
+    from kb import tasks
+    from kb.selectors import articles_to_index
+
+    cutoff = timezone.now() - timedelta(seconds=REQUEUE_GRACE_SECONDS)
+    pending = articles_to_index(model=passage_model()).filter(updated_at__lt=cutoff).values_list("pk", flat=True)[:REQUEUE_BATCH]
+    queued = 0
+    for article_id in pending:
+        try:
+            tasks.article_chunks_rebuild.delay(article_id)
+            queued += 1
+        except Exception:  # noqa: BLE001: the broker is down; the next run tries again
+            logger.exception("could not queue the chunk rebuild of article %s in %s", article_id, connection.schema_name)
+            break
+    return queued
+
+
 # ----------------------------------------------------------------------------- chunks
 
 

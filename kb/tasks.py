@@ -4,6 +4,7 @@ queued it (tenant-schemas-celery, config/celery.py)."""
 from celery import shared_task
 from django.db import OperationalError
 
+from analytics.services import job_run
 from kb import services
 from kb.models import Article
 
@@ -18,3 +19,9 @@ def article_chunks_rebuild(article_id: int) -> int:
     if article is None:  # deleted before the task ran
         return 0
     return services.article_chunks_sync(article=article)
+
+
+@shared_task
+def requeue_pending_articles() -> int:
+    with job_run(job="kb_requeue_pending_articles"):
+        return services.articles_pending_requeue()

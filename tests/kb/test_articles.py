@@ -159,3 +159,17 @@ def test_the_rebuild_runs_after_commit_in_the_articles_tenant(alpha, beta):
         assert Chunk.objects.filter(article_id=article.pk).count() == 3
     with schema_context("beta"):
         assert not Chunk.objects.exists() and not Article.objects.exists()
+
+
+@pytest.mark.usefixtures("in_alpha")
+def test_the_sweep_requeues_articles_whose_rebuild_never_ran():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stale = services.article_create(title="Stale", body="Never indexed.")
+    services.article_create(title="Fresh", body="Just saved: its own rebuild is on the way.")
+    Article.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert services.articles_pending_requeue() == 1
+    services.article_chunks_sync(article=stale)
+    assert services.articles_pending_requeue() == 0
