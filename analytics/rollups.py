@@ -1,0 +1,320 @@
+"""The daily rollups: one day of one tenant computed from the raw tables in SQL, and replaced
+whole in one transaction.
+
+How a day is computed: each kind of fact (conversations opened, status events, messages,
+first responses, replies, ratings, AI rows) is one SELECT of that day's facts with the
+conversation's groups beside them; PostgreSQL aggregates each over GROUPING SETS (the whole
+desk, per inbox, team, agent, category, priority) with `percentile_cont` for the durations;
+the groups' figures are merged into one DailyRollup row per group. Durations in business hours
+are measured in SQL against the inboxes' opening windows (from conversations/business_hours.py),
+put in a temporary table for the transaction.
+
+What counts as what (one place for it):
+- first response: first customer message (the conversation's opening) to the first reply of
+  an agent or the AI (`Conversation.first_response_at`); a reopen never resets it.
+- reply time: every later wait, from the first customer message after a reply (or after the
+  first response) to the next reply; counted on the reply's day.
+- resolution time: from the start of the resolution clock (the opening, or the last reopen)
+  to the resolution; counted on the resolution's day.
+- deflected: resolved that day, answered by the AI and never by a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics.models import NO_KEY, AIUsageDaily, DailyRollup, Dimension, ReportingDirtyDay
+from conversations.business_hours import BusinessHours
+from conversations.models import Inbox
+
+# The grouping columns every fact query selects, in this order, and the dimension each is.
+GROUP_COLUMNS = ("inbox_id", "team_id", "agent_id", "category", "priority")
+_GROUPING_SETS = "GROUPING SETS ((), (inbox_id), (team_id), (agent_id), (category), (priority))"
+# GROUPING(...) over GROUP_COLUMNS: a bit is 1 for each column the row is aggregated over.
+_DIMENSION_OF_GROUPING = {
+    0b11111: (Dimension.ALL, None),
+    0b01111: (Dimension.INBOX, "inbox_id"),
+    0b10111: (Dimension.TEAM, "team_id"),
+    0b11011: (Dimension.AGENT, "agent_id"),
+    0b11101: (Dimension.CATEGORY, "category"),
+    0b11110: (Dimension.PRIORITY, "priority"),
+}
+
+_C = "conversations_conversation"
+_M = "conversations_message"
+_E = "conversations_conversationevent"
+
+
+def _groups(agent: str) -> str:
+    return f"c.inbox_id, c.team_id, {agent} AS agent_id, NULLIF(c.ai_category, '') AS category, c.priority"
+
+
+def _business(start: str, end: str) -> str:
+    """Seconds of the inbox's opening hours between two timestamps of a fact row `f`."""
+    return (
+        f"CASE WHEN f.inbox_id = ANY(%(always_open)s) THEN EXTRACT(EPOCH FROM {end} - {start}) ELSE COALESCE(("
+        f"SELECT SUM(EXTRACT(EPOCH FROM LEAST(w.ends, {end}) - GREATEST(w.starts, {start}))) FROM pg_temp.analytics_windows w "
+        f"WHERE w.inbox_id = f.inbox_id AND w.starts < {end} AND w.ends > {start}), 0) END"
+    )
+
+
+def _durations(name: str, start: str = "f.starts", end: str = "f.ends") -> dict[str, str]:
+    calendar = f"EXTRACT(EPOCH FROM {end} - {start})"
+    business = _business(start, end)
+    figures = {}
+    for suffix, value in (("", calendar), ("_business", business)):
+        figures[f"{name}{suffix}_seconds"] = f"COALESCE(array_agg(({value})::float8 ORDER BY ({value})), '{{}}')"
+        figures[f"{name}{suffix}_median"] = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY ({value}))"
+        figures[f"{name}{suffix}_p90"] = f"percentile_cont(0.9) WITHIN GROUP (ORDER BY ({value}))"
+    return figures
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One kind of fact of the day: `rows` selects them (with GROUP_COLUMNS), `figures` are
+    the aggregates (DailyRollup field -> SQL) over a group of them."""
+
+    rows: str
+    figures: dict[str, str]
+
+
+_FACTS = [
+    Facts(  # volume and SLA, by the day the conversation was opened
+        rows=f"""SELECT {_groups('c.assignee_id')}, c.first_response_due_at, c.first_response_breached,
+                        c.resolution_due_at, c.resolution_breached
+                 FROM {_C} c WHERE c.created_at >= %(start)s AND c.created_at < %(end)s""",
+        figures={
+            "conversations_opened": "COUNT(*)",
+            "sla_first_response_due": "COUNT(*) FILTER (WHERE first_response_due_at IS NOT NULL)",
+            "sla_first_response_breached": "COUNT(*) FILTER (WHERE first_response_breached)",
+            "sla_resolution_due": "COUNT(*) FILTER (WHERE resolution_due_at IS NOT NULL)",
+            "sla_resolution_breached": "COUNT(*) FILTER (WHERE resolution_breached)",
+        },
+    ),
+    Facts(  # reopened: a resolved conversation opened again
+        rows=f"""SELECT {_groups('c.assignee_id')}, e.conversation_id
+                 FROM {_E} e JOIN {_C} c ON c.id = e.conversation_id
+                 WHERE e.action = 'status_changed' AND e.old_value = 'resolved' AND e.new_value <> 'resolved'
+                   AND e.created_at >= %(start)s AND e.created_at < %(end)s""",
+        figures={"conversations_reopened": "COUNT(DISTINCT conversation_id)"},
+    ),
+    Facts(  # resolutions, their time from the (re)opening, and deflection
+        rows=f"""SELECT f.*, (f.ai_replied AND NOT f.agent_replied) AS deflected FROM (
+                   SELECT {_groups("CASE WHEN e.actor_type = 'agent' THEN e.actor_id END")}, e.conversation_id,
+                     e.created_at AS ends,
+                     COALESCE((SELECT MAX(r.created_at) FROM {_E} r WHERE r.conversation_id = e.conversation_id
+                               AND r.action = 'status_changed' AND r.old_value = 'resolved' AND r.new_value <> 'resolved'
+                               AND r.created_at <= e.created_at AND r.id < e.id), c.created_at) AS starts,
+                     EXISTS (SELECT 1 FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text'
+                             AND m.sender_type = 'ai' AND m.created_at <= e.created_at) AS ai_replied,
+                     EXISTS (SELECT 1 FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text'
+                             AND m.sender_type = 'agent' AND m.direction = 'outgoing' AND m.created_at <= e.created_at) AS agent_replied
+                   FROM {_E} e JOIN {_C} c ON c.id = e.conversation_id
+                   WHERE e.action = 'status_changed' AND e.new_value = 'resolved'
+                     AND e.created_at >= %(start)s AND e.created_at < %(end)s) f""",
+        figures={
+            "conversations_resolved": "COUNT(DISTINCT conversation_id)",
+            "ai_deflected": "COUNT(DISTINCT conversation_id) FILTER (WHERE deflected)",
+            **_durations("resolution"),
+        },
+    ),
+    Facts(  # messages the customer and the desk exchanged (no notes, no activity lines)
+        rows=f"""SELECT {_groups("CASE WHEN m.direction = 'incoming' THEN c.assignee_id WHEN m.sender_type = 'agent' THEN m.sender_id END")},
+                        m.direction, m.sender_type, m.conversation_id
+                 FROM {_M} m JOIN {_C} c ON c.id = m.conversation_id
+                 WHERE m.kind = 'text' AND m.created_at >= %(start)s AND m.created_at < %(end)s""",
+        figures={
+            "messages_in": "COUNT(*) FILTER (WHERE direction = 'incoming')",
+            "messages_out": "COUNT(*) FILTER (WHERE direction = 'outgoing')",
+            "conversations_handled": "COUNT(DISTINCT conversation_id) FILTER (WHERE direction = 'outgoing')",
+            "ai_auto_replies": "COUNT(*) FILTER (WHERE direction = 'outgoing' AND sender_type = 'ai')",
+        },
+    ),
+    Facts(  # first responses, by the day of the response; the agent is who gave it
+        rows=f"""SELECT {_groups("first_reply.sender_id")}, c.created_at AS starts, c.first_response_at AS ends
+                   FROM {_C} c LEFT JOIN LATERAL (
+                     SELECT m.sender_id FROM {_M} m WHERE m.conversation_id = c.id AND m.direction = 'outgoing'
+                       AND m.kind = 'text' ORDER BY m.created_at, m.id LIMIT 1) first_reply ON TRUE
+                   WHERE c.first_response_at >= %(start)s AND c.first_response_at < %(end)s""",
+        figures=_durations("first_response"),
+    ),
+    Facts(  # every later wait, answered that day: a reply time of its own
+        rows=f"""SELECT {_groups("CASE WHEN m.sender_type = 'agent' THEN m.sender_id END")}, w.starts, m.created_at AS ends
+                 FROM {_M} m JOIN {_C} c ON c.id = m.conversation_id
+                 CROSS JOIN LATERAL (
+                   SELECT MAX(o.created_at) AS previous_reply FROM {_M} o WHERE o.conversation_id = m.conversation_id
+                     AND o.kind = 'text' AND o.direction = 'outgoing' AND (o.created_at, o.id) < (m.created_at, m.id)) p
+                 CROSS JOIN LATERAL (
+                   SELECT MIN(i.created_at) AS starts FROM {_M} i WHERE i.conversation_id = m.conversation_id
+                     AND i.kind = 'text' AND i.direction = 'incoming' AND i.created_at >= p.previous_reply
+                     AND (i.created_at, i.id) < (m.created_at, m.id)) w
+                 WHERE m.kind = 'text' AND m.direction = 'outgoing' AND m.created_at >= %(start)s AND m.created_at < %(end)s
+                   AND p.previous_reply IS NOT NULL AND w.starts IS NOT NULL""",
+        figures=_durations("reply"),
+    ),
+    Facts(  # ratings, by the day they were given (a late rating counts on its own day)
+        rows=f"""SELECT {_groups('c.assignee_id')}, r.rating
+                 FROM conversations_csatresponse r JOIN {_C} c ON c.id = r.conversation_id
+                 WHERE r.created_at >= %(start)s AND r.created_at < %(end)s""",
+        figures={
+            "csat_responses": "COUNT(*)",
+            "csat_sum": "COALESCE(SUM(rating), 0)",
+            **{f"csat_{n}": f"COUNT(*) FILTER (WHERE rating = {n})" for n in range(1, 6)},
+        },
+    ),
+    Facts(  # customers' thumbs on AI answers
+        rows=f"""SELECT {_groups('c.assignee_id')}, fb.rating
+                 FROM conversations_messagefeedback fb JOIN {_M} m ON m.id = fb.message_id JOIN {_C} c ON c.id = m.conversation_id
+                 WHERE m.sender_type = 'ai' AND fb.created_at >= %(start)s AND fb.created_at < %(end)s""",
+        figures={
+            "ai_feedback_up": "COUNT(*) FILTER (WHERE rating = 'up')",
+            "ai_feedback_down": "COUNT(*) FILTER (WHERE rating = 'down')",
+        },
+    ),
+    Facts(
+        rows=f"""SELECT {_groups('c.assignee_id')} FROM ai_classification a JOIN {_C} c ON c.id = a.conversation_id
+                 WHERE a.created_at >= %(start)s AND a.created_at < %(end)s""",
+        figures={"ai_classifications": "COUNT(*)"},
+    ),
+    Facts(
+        rows=f"""SELECT {_groups('a.corrected_by_id')} FROM ai_correction a JOIN {_C} c ON c.id = a.conversation_id
+                 WHERE a.created_at >= %(start)s AND a.created_at < %(end)s""",
+        figures={"ai_corrections": "COUNT(*)"},
+    ),
+    Facts(  # drafts made that day, by what became of them
+        rows=f"""SELECT {_groups('COALESCE(d.used_by_id, c.assignee_id)')}, d.status
+                 FROM ai_draft d JOIN {_C} c ON c.id = d.conversation_id
+                 WHERE d.created_at >= %(start)s AND d.created_at < %(end)s""",
+        figures={
+            "ai_drafts": "COUNT(*)",
+            "ai_drafts_accepted": "COUNT(*) FILTER (WHERE status = 'accepted')",
+            "ai_drafts_edited": "COUNT(*) FILTER (WHERE status = 'edited')",
+            "ai_drafts_rejected": "COUNT(*) FILTER (WHERE status = 'rejected')",
+        },
+    ),
+    Facts(
+        rows=f"""SELECT {_groups('c.assignee_id')} FROM {_C} c
+                 WHERE c.ai_handoff_at >= %(start)s AND c.ai_handoff_at < %(end)s""",
+        figures={"ai_handoffs": "COUNT(*)"},
+    ),
+]
+
+_AI_USAGE = """
+    SELECT provider, model, operation, COUNT(*) AS calls,
+           COUNT(*) FILTER (WHERE status IN ('error', 'timeout', 'budget_exceeded')) AS errors,
+           COUNT(*) FILTER (WHERE cache_hit) AS cache_hits,
+           COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
+           COALESCE(SUM(cost), 0) AS cost,
+           array_agg(latency_ms::float8 ORDER BY latency_ms) AS latency_ms,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS latency_p95_ms
+    FROM ai_aicall WHERE created_at >= %(start)s AND created_at < %(end)s
+    GROUP BY provider, model, operation
+"""
+
+
+def account_zone() -> ZoneInfo:
+    """The current tenant's time zone: its days are the days reports count."""
+    return ZoneInfo(getattr(getattr(connection, "tenant", None), "timezone", None) or "UTC")
+
+
+def day_bounds(day: date, tz: ZoneInfo | None = None) -> tuple[datetime, datetime]:
+    """The instants a local day starts and ends (23 or 25 hours long on a DST change)."""
+    tz = tz or account_zone()
+    return datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+
+
+def account_today() -> date:
+    return timezone.localtime(timezone.now(), account_zone()).date()
+
+
+def _windows_load(cursor, start: datetime, end: datetime) -> list[int]:
+    """Fill the transaction's table of opening windows for the durations that end in
+    [start, end); returns the ids of the inboxes that are always open."""
+    cursor.execute("DROP TABLE IF EXISTS pg_temp.analytics_windows")
+    cursor.execute("CREATE TEMP TABLE analytics_windows (inbox_id bigint, starts timestamptz, ends timestamptz) ON COMMIT DROP")
+    always_open, rows = [], []
+    inboxes = list(Inbox.objects.only("pk", "timezone", "business_hours"))
+    scheduled = [inbox for inbox in inboxes if inbox.business_hours]
+    always_open = [inbox.pk for inbox in inboxes if not inbox.business_hours]
+    if scheduled:
+        # The earliest start of any duration ending today is its conversation's opening.
+        cursor.execute(
+            f"""SELECT MIN(c.created_at) FROM {_C} c WHERE c.id IN (
+                  SELECT conversation_id FROM {_M} WHERE kind = 'text' AND direction = 'outgoing' AND created_at >= %s AND created_at < %s
+                  UNION SELECT conversation_id FROM {_E} WHERE action = 'status_changed' AND created_at >= %s AND created_at < %s)""",
+            [start, end, start, end],
+        )
+        earliest = cursor.fetchone()[0]
+        if earliest is not None:
+            for inbox in scheduled:
+                hours = BusinessHours.of_inbox(inbox)
+                first = timezone.localtime(earliest, hours.tz).date() - timedelta(days=1)
+                last = timezone.localtime(end, hours.tz).date() + timedelta(days=1)
+                rows.extend((inbox.pk, s, e) for s, e in hours.windows_between(first, last))
+    if rows:
+        cursor.executemany("INSERT INTO pg_temp.analytics_windows VALUES (%s, %s, %s)", rows)
+        cursor.execute("CREATE INDEX ON pg_temp.analytics_windows (inbox_id, starts)")
+    return always_open
+
+
+def _group_key(value) -> str:
+    return NO_KEY if value is None else str(value)
+
+
+def day_compute(*, day: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:
+    """One day's rows, computed from the raw tables (nothing is written). Call it inside a
+    transaction: the opening windows are a temporary table of the transaction."""
+    start, end = day_bounds(day)
+    moment = timezone.now()
+    with connection.cursor() as cursor:
+        params = {"start": start, "end": end, "always_open": _windows_load(cursor, start, end)}
+        groups: dict[tuple[str, str], dict] = {(Dimension.ALL, ""): {}}
+        for facts in _FACTS:
+            figures = ", ".join(f"{sql} AS {name}" for name, sql in facts.figures.items())
+            cursor.execute(
+                f"SELECT GROUPING({', '.join(GROUP_COLUMNS)}), {', '.join(GROUP_COLUMNS)}, {figures} "
+                f"FROM ({facts.rows}) f GROUP BY {_GROUPING_SETS}",
+                params,
+            )
+            names = list(facts.figures)
+            for grouping, *row in cursor.fetchall():
+                dimension, column = _DIMENSION_OF_GROUPING[grouping]
+                key = "" if column is None else _group_key(row[GROUP_COLUMNS.index(column)])
+                groups.setdefault((dimension, key), {}).update(zip(names, row[len(GROUP_COLUMNS):]))
+        cursor.execute(_AI_USAGE, params)
+        names = [column.name for column in cursor.description]
+        usage = [AIUsageDaily(day=day, computed_at=moment, **dict(zip(names, row))) for row in cursor.fetchall()]
+    rollups = [
+        DailyRollup(day=day, dimension=dimension, key=key, computed_at=moment, **figures)
+        for (dimension, key), figures in groups.items()
+    ]
+    return rollups, usage
+
+
+def day_rollup(*, day: date) -> int:
+    """Recompute one day and replace its rows, all in one transaction: the same day twice gives
+    the same rows, and a worker killed half-way leaves the previous rows. Returns the rows."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Two runs of the same day of the same tenant wait for each other, never interleave.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"analytics:{connection.schema_name}:{day.isoformat()}"])
+        started = timezone.now()
+        rollups, usage = day_compute(day=day)
+        DailyRollup.objects.filter(day=day).delete()
+        AIUsageDaily.objects.filter(day=day).delete()
+        DailyRollup.objects.bulk_create(rollups)
+        AIUsageDaily.objects.bulk_create(usage)
+        # A day marked again while this ran keeps its mark (marked_at is later): recomputed next time.
+        ReportingDirtyDay.objects.filter(day=day, marked_at__lte=started).delete()
+    return len(rollups)
+
+
+def day_live(*, day: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:
+    """Today's figures, straight from the raw tables, never stored (the day is not over)."""
+    with transaction.atomic():
+        return day_compute(day=day)
