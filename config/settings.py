@@ -230,6 +230,9 @@ CELERY_BEAT_SCHEDULE = {
     "retrain-classifiers": {"task": "ai.tasks.classifiers_retrain", "schedule": crontab(hour=3, minute=17)},
     # Expired AI response-cache rows (ai.cache) are deleted per tenant.
     "ai-cache-expire": {"task": "ai.tasks.cache_expire", "schedule": 3600.0},
+    # Analytics rollups per tenant: a cheap check every 10 minutes; yesterday (and the 3 days
+    # before it) once the tenant's local day has ended, stale days whenever marked.
+    "analytics-rollups": {"task": "analytics.tasks.rollups_run", "schedule": 600.0},
 }
 
 # Whether a tenant's AI endpoint may be inside the server's own network (loopback, private,
