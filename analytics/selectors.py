@@ -233,3 +233,67 @@ def group_names(dimension: str, keys) -> dict[str, str]:
     elif dimension == Dimension.PRIORITY:
         names.update({str(value): label for value, label in Priority.choices})
     return {key: names.get(key, key) for key in keys}
+
+
+def period_groups(*, since: date, until: date, dimension: str) -> list[dict]:
+    """The period's figures per group of `dimension` (an inbox, team, agent, category,
+    priority): counts, median first response, reply and resolution, CSAT, SLA breaches."""
+    live = _live_days(since, until)
+    stored = DailyRollup.objects.filter(day__gte=since, day__lte=until, dimension=dimension).exclude(day__in=live)
+    live_rows = [row for row in _live_rows(live, None)[0] if row.dimension == dimension]
+    groups: dict[str, dict] = {}
+    for row in stored.values("key").annotate(**{name: Sum(name) for name in COUNTS}):
+        groups[row["key"]] = {name: row[name] or 0 for name in COUNTS}
+    for row in live_rows:
+        entry = groups.setdefault(row.key, {name: 0 for name in COUNTS})
+        for name in COUNTS:
+            entry[name] += getattr(row, name)
+    ids = list(stored.values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        for field in ("first_response", "reply", "resolution"):
+            keys = [row.key for row in live_rows for _ in getattr(row, f"{field}_seconds")]
+            values = [value for row in live_rows for value in getattr(row, f"{field}_seconds")]
+            cursor.execute(
+                f"""SELECT key, percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v) FROM (
+                      SELECT key, unnest({field}_seconds) AS v FROM analytics_dailyrollup WHERE id = ANY(%s)
+                      UNION ALL SELECT * FROM unnest(%s::text[], %s::float8[])) durations GROUP BY key""",
+                [ids, keys, values],
+            )
+            for key, (median, p90) in cursor.fetchall():
+                if key in groups:
+                    groups[key][f"{field}_median"], groups[key][f"{field}_p90"] = median, p90
+    names = group_names(dimension, list(groups))
+    rows = []
+    for key, figures in groups.items():
+        responses = figures["csat_responses"]
+        rows.append({
+            "key": key, "name": names[key], **figures,
+            **{f"{field}_{p}": figures.get(f"{field}_{p}") for field in ("first_response", "reply", "resolution") for p in ("median", "p90")},
+            "csat_average": round(figures["csat_sum"] / responses, 2) if responses else None,
+            "resolution_rate": _share(figures["conversations_resolved"], figures["conversations_handled"] or figures["conversations_opened"]),
+        })
+    return sorted(rows, key=lambda row: (-row["conversations_opened"], row["name"]))
+
+
+def ai_usage_daily(*, since: date, until: date) -> dict[date, dict]:
+    """Per day: AI calls and their cost (account-wide), today live."""
+    live = _live_days(since, until)
+    days: dict[date, dict] = {}
+    for row in AIUsageDaily.objects.filter(day__gte=since, day__lte=until).exclude(day__in=live).values("day").annotate(calls=Sum("calls"), cost=Sum("cost")):
+        days[row["day"]] = {"calls": row["calls"], "cost": row["cost"]}
+    for usage in _live_rows(live, None)[1]:
+        entry = days.setdefault(usage.day, {"calls": 0, "cost": Decimal(0)})
+        entry["calls"] += usage.calls
+        entry["cost"] += usage.cost
+    return days
+
+
+def csat_latest(*, since: date, until: date, limit: int = 30):
+    """The period's latest ratings with a comment, newest first."""
+    from analytics.rollups import day_bounds
+    from conversations.models import CSATResponse
+
+    return (
+        CSATResponse.objects.filter(created_at__gte=day_bounds(since)[0], created_at__lt=day_bounds(until)[1])
+        .exclude(comment="").select_related("conversation").order_by("-created_at")[:limit]
+    )
