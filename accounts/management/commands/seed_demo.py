@@ -11,6 +11,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.services import account_create, membership_add, public_account_ensure
 from ai.demo import demo_ai_seed
+from analytics.demo import demo_rollups_backfill
 from conversations.demo_data import demo_agents_ensure, demo_desk_seed
 
 DEMO_SLUG = "demo"
@@ -65,6 +66,7 @@ class Command(BaseCommand):
             made = demo_desk_seed(account=demo)
         with tenant_context(demo):
             demo_ai_seed()  # categories, examples and a trained classifier (seconds)
+            demo_rollups_backfill()  # a month of analytics for the managers' pages
         if made:
             self.stdout.write(f"created {made} demo conversations")
         self.stdout.write("demo data is in place")
