@@ -3,7 +3,7 @@ rolled up at seeding, so the analytics pages show a month of charts from `make r
 
 from datetime import timedelta
 
-from analytics.rollups import account_today, day_rollup
+from analytics.rollups import account_today, day_runs, days_rollup
 from analytics.services import day_is_rolled_up
 
 
@@ -12,6 +12,6 @@ def demo_rollups_backfill(*, days: int = 31) -> int:
     today = account_today()
     todo = [today - timedelta(days=back) for back in range(days, 0, -1)]
     todo = [day for day in todo if not day_is_rolled_up(day=day)]
-    for day in todo:
-        day_rollup(day=day)
+    for since, until in day_runs(todo):
+        days_rollup(since=since, until=until)
     return len(todo)

@@ -34,7 +34,7 @@ from conversations.models import Inbox
 
 # The grouping columns every fact query selects, in this order, and the dimension each is.
 GROUP_COLUMNS = ("inbox_id", "team_id", "agent_id", "category", "priority")
-_GROUPING_SETS = "GROUPING SETS ((), (inbox_id), (team_id), (agent_id), (category), (priority))"
+_GROUPING_SETS = "GROUPING SETS ((day), (day, inbox_id), (day, team_id), (day, agent_id), (day, category), (day, priority))"
 # GROUPING(...) over GROUP_COLUMNS: a bit is 1 for each column the row is aggregated over.
 _DIMENSION_OF_GROUPING = {
     0b11111: (Dimension.ALL, None),
@@ -50,8 +50,12 @@ _M = "conversations_message"
 _E = "conversations_conversationevent"
 
 
-def _groups(agent: str) -> str:
-    return f"c.inbox_id, c.team_id, {agent} AS agent_id, NULLIF(c.ai_category, '') AS category, c.priority"
+def _groups(agent: str, moment: str) -> str:
+    """The fact's local day (of `moment`) and the conversation's groups (`agent` for agents)."""
+    return (
+        f"({moment} AT TIME ZONE %(tz)s)::date AS day, "
+        f"c.inbox_id, c.team_id, {agent} AS agent_id, NULLIF(c.ai_category, '') AS category, c.priority"
+    )
 
 
 def _business(start: str, end: str) -> str:
@@ -85,7 +89,7 @@ class Facts:
 
 _FACTS = [
     Facts(  # volume and SLA, by the day the conversation was opened
-        rows=f"""SELECT {_groups('c.assignee_id')}, c.first_response_due_at, c.first_response_breached,
+        rows=f"""SELECT {_groups('c.assignee_id', "c.created_at")}, c.first_response_due_at, c.first_response_breached,
                         c.resolution_due_at, c.resolution_breached
                  FROM {_C} c WHERE c.created_at >= %(start)s AND c.created_at < %(end)s""",
         figures={
@@ -97,7 +101,7 @@ _FACTS = [
         },
     ),
     Facts(  # reopened: a resolved conversation opened again
-        rows=f"""SELECT {_groups('c.assignee_id')}, e.conversation_id
+        rows=f"""SELECT {_groups('c.assignee_id', "e.created_at")}, e.conversation_id
                  FROM {_E} e JOIN {_C} c ON c.id = e.conversation_id
                  WHERE e.action = 'status_changed' AND e.old_value = 'resolved' AND e.new_value <> 'resolved'
                    AND e.created_at >= %(start)s AND e.created_at < %(end)s""",
@@ -105,7 +109,7 @@ _FACTS = [
     ),
     Facts(  # resolutions, their time from the (re)opening, and deflection
         rows=f"""SELECT f.*, (f.ai_replied AND NOT f.agent_replied) AS deflected FROM (
-                   SELECT {_groups("CASE WHEN e.actor_type = 'agent' THEN e.actor_id END")}, e.conversation_id,
+                   SELECT {_groups("CASE WHEN e.actor_type = 'agent' THEN e.actor_id END", "e.created_at")}, e.conversation_id,
                      e.created_at AS ends,
                      COALESCE((SELECT MAX(r.created_at) FROM {_E} r WHERE r.conversation_id = e.conversation_id
                                AND r.action = 'status_changed' AND r.old_value = 'resolved' AND r.new_value <> 'resolved'
@@ -124,7 +128,7 @@ _FACTS = [
         },
     ),
     Facts(  # messages the customer and the desk exchanged (no notes, no activity lines)
-        rows=f"""SELECT {_groups("CASE WHEN m.direction = 'incoming' THEN c.assignee_id WHEN m.sender_type = 'agent' THEN m.sender_id END")},
+        rows=f"""SELECT {_groups("CASE WHEN m.direction = 'incoming' THEN c.assignee_id WHEN m.sender_type = 'agent' THEN m.sender_id END", "m.created_at")},
                         m.direction, m.sender_type, m.conversation_id
                  FROM {_M} m JOIN {_C} c ON c.id = m.conversation_id
                  WHERE m.kind = 'text' AND m.created_at >= %(start)s AND m.created_at < %(end)s""",
@@ -136,7 +140,7 @@ _FACTS = [
         },
     ),
     Facts(  # first responses, by the day of the response; the agent is who gave it
-        rows=f"""SELECT {_groups("first_reply.sender_id")}, c.created_at AS starts, c.first_response_at AS ends
+        rows=f"""SELECT {_groups("first_reply.sender_id", "c.first_response_at")}, c.created_at AS starts, c.first_response_at AS ends
                    FROM {_C} c LEFT JOIN LATERAL (
                      SELECT m.sender_id FROM {_M} m WHERE m.conversation_id = c.id AND m.direction = 'outgoing'
                        AND m.kind = 'text' ORDER BY m.created_at, m.id LIMIT 1) first_reply ON TRUE
@@ -144,7 +148,7 @@ _FACTS = [
         figures=_durations("first_response"),
     ),
     Facts(  # every later wait, answered that day: a reply time of its own
-        rows=f"""SELECT {_groups("CASE WHEN m.sender_type = 'agent' THEN m.sender_id END")}, w.starts, m.created_at AS ends
+        rows=f"""SELECT {_groups("CASE WHEN m.sender_type = 'agent' THEN m.sender_id END", "m.created_at")}, w.starts, m.created_at AS ends
                  FROM {_M} m JOIN {_C} c ON c.id = m.conversation_id
                  CROSS JOIN LATERAL (
                    SELECT MAX(o.created_at) AS previous_reply FROM {_M} o WHERE o.conversation_id = m.conversation_id
@@ -158,7 +162,7 @@ _FACTS = [
         figures=_durations("reply"),
     ),
     Facts(  # ratings, by the day they were given (a late rating counts on its own day)
-        rows=f"""SELECT {_groups('c.assignee_id')}, r.rating
+        rows=f"""SELECT {_groups('c.assignee_id', "r.created_at")}, r.rating
                  FROM conversations_csatresponse r JOIN {_C} c ON c.id = r.conversation_id
                  WHERE r.created_at >= %(start)s AND r.created_at < %(end)s""",
         figures={
@@ -168,7 +172,7 @@ _FACTS = [
         },
     ),
     Facts(  # customers' thumbs on AI answers
-        rows=f"""SELECT {_groups('c.assignee_id')}, fb.rating
+        rows=f"""SELECT {_groups('c.assignee_id', "fb.created_at")}, fb.rating
                  FROM conversations_messagefeedback fb JOIN {_M} m ON m.id = fb.message_id JOIN {_C} c ON c.id = m.conversation_id
                  WHERE m.sender_type = 'ai' AND fb.created_at >= %(start)s AND fb.created_at < %(end)s""",
         figures={
@@ -177,17 +181,17 @@ _FACTS = [
         },
     ),
     Facts(
-        rows=f"""SELECT {_groups('c.assignee_id')} FROM ai_classification a JOIN {_C} c ON c.id = a.conversation_id
+        rows=f"""SELECT {_groups('c.assignee_id', "a.created_at")} FROM ai_classification a JOIN {_C} c ON c.id = a.conversation_id
                  WHERE a.created_at >= %(start)s AND a.created_at < %(end)s""",
         figures={"ai_classifications": "COUNT(*)"},
     ),
     Facts(
-        rows=f"""SELECT {_groups('a.corrected_by_id')} FROM ai_correction a JOIN {_C} c ON c.id = a.conversation_id
+        rows=f"""SELECT {_groups('a.corrected_by_id', "a.created_at")} FROM ai_correction a JOIN {_C} c ON c.id = a.conversation_id
                  WHERE a.created_at >= %(start)s AND a.created_at < %(end)s""",
         figures={"ai_corrections": "COUNT(*)"},
     ),
     Facts(  # drafts made that day, by what became of them
-        rows=f"""SELECT {_groups('COALESCE(d.used_by_id, c.assignee_id)')}, d.status
+        rows=f"""SELECT {_groups('COALESCE(d.used_by_id, c.assignee_id)', "d.created_at")}, d.status
                  FROM ai_draft d JOIN {_C} c ON c.id = d.conversation_id
                  WHERE d.created_at >= %(start)s AND d.created_at < %(end)s""",
         figures={
@@ -198,14 +202,14 @@ _FACTS = [
         },
     ),
     Facts(
-        rows=f"""SELECT {_groups('c.assignee_id')} FROM {_C} c
+        rows=f"""SELECT {_groups('c.assignee_id', "c.ai_handoff_at")} FROM {_C} c
                  WHERE c.ai_handoff_at >= %(start)s AND c.ai_handoff_at < %(end)s""",
         figures={"ai_handoffs": "COUNT(*)"},
     ),
 ]
 
 _AI_USAGE = """
-    SELECT provider, model, operation, COUNT(*) AS calls,
+    SELECT (created_at AT TIME ZONE %(tz)s)::date AS day, provider, model, operation, COUNT(*) AS calls,
            COUNT(*) FILTER (WHERE status IN ('error', 'timeout', 'budget_exceeded')) AS errors,
            COUNT(*) FILTER (WHERE cache_hit) AS cache_hits,
            COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
@@ -213,7 +217,7 @@ _AI_USAGE = """
            array_agg(latency_ms::float8 ORDER BY latency_ms) AS latency_ms,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS latency_p95_ms
     FROM ai_aicall WHERE created_at >= %(start)s AND created_at < %(end)s
-    GROUP BY provider, model, operation
+    GROUP BY (created_at AT TIME ZONE %(tz)s)::date, provider, model, operation
 """
 
 
@@ -266,55 +270,83 @@ def _group_key(value) -> str:
     return NO_KEY if value is None else str(value)
 
 
-def day_compute(*, day: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:
-    """One day's rows, computed from the raw tables (nothing is written). Call it inside a
-    transaction: the opening windows are a temporary table of the transaction."""
-    start, end = day_bounds(day)
+def days_compute(*, since: date, until: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:
+    """The rows of the days from `since` to `until` (inclusive), computed from the raw tables
+    in one pass per kind of fact (nothing is written). Call it inside a transaction: the
+    opening windows are a temporary table of the transaction."""
+    tz = account_zone()
+    start, end = day_bounds(since, tz)[0], day_bounds(until, tz)[1]
     moment = timezone.now()
     with connection.cursor() as cursor:
-        params = {"start": start, "end": end, "always_open": _windows_load(cursor, start, end)}
-        groups: dict[tuple[str, str], dict] = {(Dimension.ALL, ""): {}}
+        params = {"start": start, "end": end, "tz": tz.key, "always_open": _windows_load(cursor, start, end)}
+        # Every day has its whole-desk row, zeros included: a day without a row is not rolled up.
+        groups: dict[tuple[date, str, str], dict] = {
+            (since + timedelta(days=n), Dimension.ALL, ""): {} for n in range((until - since).days + 1)
+        }
         for facts in _FACTS:
             figures = ", ".join(f"{sql} AS {name}" for name, sql in facts.figures.items())
             cursor.execute(
-                f"SELECT GROUPING({', '.join(GROUP_COLUMNS)}), {', '.join(GROUP_COLUMNS)}, {figures} "
+                f"SELECT GROUPING({', '.join(GROUP_COLUMNS)}), day, {', '.join(GROUP_COLUMNS)}, {figures} "
                 f"FROM ({facts.rows}) f GROUP BY {_GROUPING_SETS}",
                 params,
             )
             names = list(facts.figures)
-            for grouping, *row in cursor.fetchall():
+            for grouping, day, *row in cursor.fetchall():
                 dimension, column = _DIMENSION_OF_GROUPING[grouping]
                 key = "" if column is None else _group_key(row[GROUP_COLUMNS.index(column)])
-                groups.setdefault((dimension, key), {}).update(zip(names, row[len(GROUP_COLUMNS):]))
+                groups.setdefault((day, dimension, key), {}).update(zip(names, row[len(GROUP_COLUMNS):]))
         cursor.execute(_AI_USAGE, params)
         names = [column.name for column in cursor.description]
-        usage = [AIUsageDaily(day=day, computed_at=moment, **dict(zip(names, row))) for row in cursor.fetchall()]
+        usage = [AIUsageDaily(computed_at=moment, **dict(zip(names, row))) for row in cursor.fetchall()]
     rollups = [
         DailyRollup(day=day, dimension=dimension, key=key, computed_at=moment, **figures)
-        for (dimension, key), figures in groups.items()
+        for (day, dimension, key), figures in groups.items()
     ]
     return rollups, usage
 
 
-def day_rollup(*, day: date) -> int:
-    """Recompute one day and replace its rows, all in one transaction: the same day twice gives
-    the same rows, and a worker killed half-way leaves the previous rows. Returns the rows."""
+def days_rollup(*, since: date, until: date) -> int:
+    """Recompute the days from `since` to `until` and replace their rows, all in one
+    transaction: the same days twice give the same rows, and a worker killed half-way leaves
+    the previous rows. Returns the number of rows written."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            # Two runs of the same day of the same tenant wait for each other, never interleave.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"analytics:{connection.schema_name}:{day.isoformat()}"])
+            # Two runs over the same day of the same tenant wait for each other, never interleave
+            # (days locked in order, so two overlapping ranges cannot deadlock).
+            for n in range((until - since).days + 1):
+                day = since + timedelta(days=n)
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"analytics:{connection.schema_name}:{day.isoformat()}"])
         started = timezone.now()
-        rollups, usage = day_compute(day=day)
-        DailyRollup.objects.filter(day=day).delete()
-        AIUsageDaily.objects.filter(day=day).delete()
-        DailyRollup.objects.bulk_create(rollups)
-        AIUsageDaily.objects.bulk_create(usage)
+        rollups, usage = days_compute(since=since, until=until)
+        DailyRollup.objects.filter(day__gte=since, day__lte=until).delete()
+        AIUsageDaily.objects.filter(day__gte=since, day__lte=until).delete()
+        DailyRollup.objects.bulk_create(rollups, batch_size=2000)
+        AIUsageDaily.objects.bulk_create(usage, batch_size=2000)
         # A day marked again while this ran keeps its mark (marked_at is later): recomputed next time.
-        ReportingDirtyDay.objects.filter(day=day, marked_at__lte=started).delete()
+        ReportingDirtyDay.objects.filter(day__gte=since, day__lte=until, marked_at__lte=started).delete()
     return len(rollups)
+
+
+def day_rollup(*, day: date) -> int:
+    return days_rollup(since=day, until=day)
 
 
 def day_live(*, day: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:
     """Today's figures, straight from the raw tables, never stored (the day is not over)."""
     with transaction.atomic():
-        return day_compute(day=day)
+        return days_compute(since=day, until=day)
+
+
+# Days recomputed together in one transaction (one pass over the raw tables per kind of fact).
+DAYS_PER_PASS = 31
+
+
+def day_runs(days, *, longest: int = DAYS_PER_PASS) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) ranges of at most `longest` days."""
+    runs: list[list[date]] = []
+    for day in sorted(set(days)):
+        if runs and (day - runs[-1][1]).days == 1 and (day - runs[-1][0]).days < longest:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [(first, last) for first, last in runs]

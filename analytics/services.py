@@ -69,12 +69,12 @@ def rollups_due() -> list[date]:
 def rollups_run() -> list[date]:
     """The current tenant's scheduled rollup (beat runs it per tenant), recorded as the
     "analytics_rollup" background job with its error, if any."""
-    from analytics.rollups import day_rollup
+    from analytics.rollups import day_runs, days_rollup
 
     with job_run(job=ROLLUP_JOB):
         days = rollups_due()
-        for day in days:
-            day_rollup(day=day)
+        for since, until in day_runs(days):
+            days_rollup(since=since, until=until)
     return days
 
 

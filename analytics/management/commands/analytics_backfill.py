@@ -1,7 +1,8 @@
 """manage.py analytics_backfill --account SLUG | --all --since YYYY-MM-DD [--until YYYY-MM-DD] [--redo]
 
-Rolls up every day of the period for one account or all of them. Each day is its own
-transaction, so an interrupted backfill keeps the days it finished; run again, it skips the
+Rolls up every day of the period for one account or all of them, up to a month of days per
+transaction (one pass over the raw tables each), so an interrupted backfill keeps the months it
+finished and never half a day; run again, it skips the
 days already rolled up (after they ended, and not marked stale since) unless --redo. Running it
 twice gives the same rows. `--until` defaults to each account's yesterday.
 """
@@ -15,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import get_public_schema_name, tenant_context
 from tqdm import tqdm
 
-from analytics.rollups import account_today, day_rollup
+from analytics.rollups import account_today, day_runs, days_rollup
 from analytics.services import day_is_rolled_up
 
 MAX_DAYS = 3660  # ten years: a longer range is a typo
@@ -59,8 +60,10 @@ class Command(BaseCommand):
                 if len(days) > MAX_DAYS:
                     raise CommandError(f"{len(days)} days is more than {MAX_DAYS}; choose a shorter period")
                 todo = days if redo else [day for day in days if not day_is_rolled_up(day=day)]
-                for day in tqdm(todo, desc=row.schema_name, unit="day", file=sys.stderr, disable=not todo, mininterval=1):
-                    day_rollup(day=day)
+                with tqdm(total=len(todo), desc=row.schema_name, unit="day", file=sys.stderr, disable=not todo, mininterval=1) as bar:
+                    for first, last in day_runs(todo):
+                        days_rollup(since=first, until=last)  # one transaction per run of days
+                        bar.update((last - first).days + 1)
                 total += len(todo)
                 self.stdout.write(f"{row.schema_name}: {len(todo)} day(s) rolled up, {len(days) - len(todo)} already done")
         self.stdout.write(f"done: {total} day(s)")
