@@ -147,18 +147,26 @@ _FACTS = [
                    WHERE c.first_response_at >= %(start)s AND c.first_response_at < %(end)s""",
         figures=_durations("first_response"),
     ),
-    Facts(  # every later wait, answered that day: a reply time of its own
-        rows=f"""SELECT {_groups("CASE WHEN m.sender_type = 'agent' THEN m.sender_id END", "m.created_at")}, w.starts, m.created_at AS ends
-                 FROM {_M} m JOIN {_C} c ON c.id = m.conversation_id
-                 CROSS JOIN LATERAL (
-                   SELECT MAX(o.created_at) AS previous_reply FROM {_M} o WHERE o.conversation_id = m.conversation_id
-                     AND o.kind = 'text' AND o.direction = 'outgoing' AND (o.created_at, o.id) < (m.created_at, m.id)) p
-                 CROSS JOIN LATERAL (
-                   SELECT MIN(i.created_at) AS starts FROM {_M} i WHERE i.conversation_id = m.conversation_id
-                     AND i.kind = 'text' AND i.direction = 'incoming' AND i.created_at >= p.previous_reply
-                     AND (i.created_at, i.id) < (m.created_at, m.id)) w
-                 WHERE m.kind = 'text' AND m.direction = 'outgoing' AND m.created_at >= %(start)s AND m.created_at < %(end)s
-                   AND p.previous_reply IS NOT NULL AND w.starts IS NOT NULL""",
+    Facts(  # every later wait, answered that day: a reply time of its own. A customer message
+            # belongs to the wait after the replies before it; the reply that ends the wait is the
+            # next one (replies_before equal), the first reply (replies_before 0) excluded.
+        rows=f"""WITH thread AS (
+                   SELECT m.id, m.conversation_id, m.direction, m.sender_type, m.sender_id, m.created_at,
+                          COALESCE(SUM(CASE WHEN m.direction = 'outgoing' THEN 1 ELSE 0 END) OVER (
+                            PARTITION BY m.conversation_id ORDER BY m.created_at, m.id
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS replies_before
+                   FROM {_M} m WHERE m.kind = 'text' AND m.conversation_id IN (
+                     SELECT conversation_id FROM {_M} WHERE kind = 'text' AND direction = 'outgoing'
+                       AND created_at >= %(start)s AND created_at < %(end)s)
+                 ), waits AS (
+                   SELECT conversation_id, replies_before, MIN(created_at) AS starts FROM thread
+                   WHERE direction = 'incoming' GROUP BY conversation_id, replies_before
+                 )
+                 SELECT {_groups("CASE WHEN t.sender_type = 'agent' THEN t.sender_id END", "t.created_at")}, w.starts, t.created_at AS ends
+                 FROM thread t JOIN waits w ON w.conversation_id = t.conversation_id AND w.replies_before = t.replies_before
+                 JOIN {_C} c ON c.id = t.conversation_id
+                 WHERE t.direction = 'outgoing' AND t.replies_before >= 1
+                   AND t.created_at >= %(start)s AND t.created_at < %(end)s""",
         figures=_durations("reply"),
     ),
     Facts(  # ratings, by the day they were given (a late rating counts on its own day)
@@ -266,65 +274,110 @@ def _windows_load(cursor, start: datetime, end: datetime) -> list[int]:
     return always_open
 
 
-def _group_key(value) -> str:
-    return NO_KEY if value is None else str(value)
+def _dimension_sql() -> tuple[str, str]:
+    """SQL naming each grouping set's row: its dimension, and its key (the group's id or name,
+    NO_KEY for none, '' for the whole desk)."""
+    grouping = f"GROUPING({', '.join(GROUP_COLUMNS)})"
+    dimension = " ".join(f"WHEN {bits} THEN '{dim.value}'" for bits, (dim, _) in _DIMENSION_OF_GROUPING.items())
+    key = " ".join(
+        f"WHEN {bits} THEN " + ("''" if column is None else f"COALESCE({column}::text, '{NO_KEY}')")
+        for bits, (_, column) in _DIMENSION_OF_GROUPING.items()
+    )
+    return f"CASE {grouping} {dimension} END", f"CASE {grouping} {key} END"
+
+
+# The rollup's figures, each written by exactly one kind of fact.
+_FIGURES = [name for facts in _FACTS for name in facts.figures]
+_ARRAYS = {name for name in _FIGURES if name.endswith("_seconds")}
+_USAGE_COLUMNS = ["day", "provider", "model", "operation", "calls", "errors", "cache_hits", "input_tokens", "output_tokens",
+                  "cost", "latency_ms", "latency_p95_ms"]
+
+
+def _parts_load(cursor, since: date, until: date) -> dict:
+    """Each kind of fact's figures per (day, dimension, key), into a temporary table of the
+    transaction; returns the query parameters. Everything stays in PostgreSQL."""
+    tz = account_zone()
+    start, end = day_bounds(since, tz)[0], day_bounds(until, tz)[1]
+    params = {"start": start, "end": end, "tz": tz.key, "since": since, "until": until,
+              "always_open": _windows_load(cursor, start, end)}
+    cursor.execute("DROP TABLE IF EXISTS pg_temp.analytics_parts")
+    columns = ", ".join(f"{name} {'float8[]' if name in _ARRAYS else 'float8'}" for name in _FIGURES)
+    cursor.execute(f"CREATE TEMP TABLE analytics_parts (day date, dimension text, key text, {columns}) ON COMMIT DROP")
+    # Every day has its whole-desk row, zeros included: a day without a row is not rolled up.
+    cursor.execute(
+        "INSERT INTO pg_temp.analytics_parts (day, dimension, key) "
+        f"SELECT generate_series(%(since)s::date, %(until)s::date, '1 day')::date, '{Dimension.ALL.value}', ''",
+        params,
+    )
+    dimension, key = _dimension_sql()
+    for facts in _FACTS:
+        names = list(facts.figures)
+        cursor.execute(
+            f"INSERT INTO pg_temp.analytics_parts (day, dimension, key, {', '.join(names)}) "
+            f"SELECT day, {dimension}, {key}, {', '.join(facts.figures.values())} "
+            f"FROM ({facts.rows}) f GROUP BY {_GROUPING_SETS}",
+            params,
+        )
+    return params
+
+
+def _merged_sql() -> tuple[list[str], str]:
+    """The DailyRollup columns and the SELECT merging the parts into one row per group (each
+    figure comes from one kind of fact, so MAX() picks it; a missing count is 0)."""
+    columns, values = ["day", "dimension", "key"], ["day", "dimension", "key"]
+    for name in _FIGURES:
+        field = DailyRollup._meta.get_field(name)
+        columns.append(field.column)
+        if name in _ARRAYS:
+            values.append(f"COALESCE(MAX({name}), '{{}}')")
+        elif field.get_internal_type() == "FloatField":
+            values.append(f"MAX({name})")
+        else:
+            values.append(f"COALESCE(MAX({name}), 0)::bigint")
+    columns.append("computed_at")
+    values.append("%(computed_at)s")
+    return columns, f"SELECT {', '.join(values)} FROM pg_temp.analytics_parts GROUP BY day, dimension, key"
 
 
 def days_compute(*, since: date, until: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:
     """The rows of the days from `since` to `until` (inclusive), computed from the raw tables
-    in one pass per kind of fact (nothing is written). Call it inside a transaction: the
-    opening windows are a temporary table of the transaction."""
-    tz = account_zone()
-    start, end = day_bounds(since, tz)[0], day_bounds(until, tz)[1]
+    and not stored (today's live figures). Call it inside a transaction."""
     moment = timezone.now()
     with connection.cursor() as cursor:
-        params = {"start": start, "end": end, "tz": tz.key, "always_open": _windows_load(cursor, start, end)}
-        # Every day has its whole-desk row, zeros included: a day without a row is not rolled up.
-        groups: dict[tuple[date, str, str], dict] = {
-            (since + timedelta(days=n), Dimension.ALL, ""): {} for n in range((until - since).days + 1)
-        }
-        for facts in _FACTS:
-            figures = ", ".join(f"{sql} AS {name}" for name, sql in facts.figures.items())
-            cursor.execute(
-                f"SELECT GROUPING({', '.join(GROUP_COLUMNS)}), day, {', '.join(GROUP_COLUMNS)}, {figures} "
-                f"FROM ({facts.rows}) f GROUP BY {_GROUPING_SETS}",
-                params,
-            )
-            names = list(facts.figures)
-            for grouping, day, *row in cursor.fetchall():
-                dimension, column = _DIMENSION_OF_GROUPING[grouping]
-                key = "" if column is None else _group_key(row[GROUP_COLUMNS.index(column)])
-                groups.setdefault((day, dimension, key), {}).update(zip(names, row[len(GROUP_COLUMNS):]))
+        params = {**_parts_load(cursor, since, until), "computed_at": moment}
+        columns, select = _merged_sql()
+        cursor.execute(select, params)
+        rollups = [DailyRollup(**dict(zip(columns, row))) for row in cursor.fetchall()]
         cursor.execute(_AI_USAGE, params)
-        names = [column.name for column in cursor.description]
-        usage = [AIUsageDaily(computed_at=moment, **dict(zip(names, row))) for row in cursor.fetchall()]
-    rollups = [
-        DailyRollup(day=day, dimension=dimension, key=key, computed_at=moment, **figures)
-        for (day, dimension, key), figures in groups.items()
-    ]
+        usage = [AIUsageDaily(computed_at=moment, **dict(zip(_USAGE_COLUMNS, row))) for row in cursor.fetchall()]
     return rollups, usage
 
 
 def days_rollup(*, since: date, until: date) -> int:
     """Recompute the days from `since` to `until` and replace their rows, all in one
-    transaction: the same days twice give the same rows, and a worker killed half-way leaves
-    the previous rows. Returns the number of rows written."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            # Two runs over the same day of the same tenant wait for each other, never interleave
-            # (days locked in order, so two overlapping ranges cannot deadlock).
-            for n in range((until - since).days + 1):
-                day = since + timedelta(days=n)
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"analytics:{connection.schema_name}:{day.isoformat()}"])
+    transaction and all in SQL: the same days twice give the same rows, and a worker killed
+    half-way leaves the previous rows. Returns the number of rows written."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Two runs over the same day of the same tenant wait for each other, never interleave
+        # (days locked in order, so two overlapping ranges cannot deadlock).
+        for n in range((until - since).days + 1):
+            day = since + timedelta(days=n)
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"analytics:{connection.schema_name}:{day.isoformat()}"])
         started = timezone.now()
-        rollups, usage = days_compute(since=since, until=until)
-        DailyRollup.objects.filter(day__gte=since, day__lte=until).delete()
-        AIUsageDaily.objects.filter(day__gte=since, day__lte=until).delete()
-        DailyRollup.objects.bulk_create(rollups, batch_size=2000)
-        AIUsageDaily.objects.bulk_create(usage, batch_size=2000)
+        params = {**_parts_load(cursor, since, until), "computed_at": started}
+        for table in (DailyRollup._meta.db_table, AIUsageDaily._meta.db_table):
+            cursor.execute(f"DELETE FROM {table} WHERE day BETWEEN %(since)s AND %(until)s", params)
+        columns, select = _merged_sql()
+        cursor.execute(f"INSERT INTO {DailyRollup._meta.db_table} ({', '.join(columns)}) {select}", params)
+        written = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {AIUsageDaily._meta.db_table} ({', '.join(_USAGE_COLUMNS)}, computed_at) "
+            f"SELECT usage.*, %(computed_at)s FROM ({_AI_USAGE}) usage",
+            params,
+        )
         # A day marked again while this ran keeps its mark (marked_at is later): recomputed next time.
         ReportingDirtyDay.objects.filter(day__gte=since, day__lte=until, marked_at__lte=started).delete()
-    return len(rollups)
+    return written
 
 
 def day_rollup(*, day: date) -> int:

@@ -30,8 +30,8 @@ def _rollup_waiting_on_a_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # activity is read once per transaction otherwise
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            ['INSERT INTO "analytics_dailyrollup"%'],
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s AND pid <> pg_backend_pid()",
+            ["INSERT INTO analytics_dailyrollup%"],
         )
         return cursor.fetchone()[0] > 0
 
