@@ -58,23 +58,24 @@ def _groups(agent: str, moment: str) -> str:
     )
 
 
-def _business(start: str, end: str) -> str:
-    """Seconds of the inbox's opening hours between two timestamps of a fact row `f`."""
-    return (
-        f"CASE WHEN f.inbox_id = ANY(%(always_open)s) THEN EXTRACT(EPOCH FROM {end} - {start}) ELSE COALESCE(("
-        f"SELECT SUM(EXTRACT(EPOCH FROM LEAST(w.ends, {end}) - GREATEST(w.starts, {start}))) FROM pg_temp.analytics_windows w "
-        f"WHERE w.inbox_id = f.inbox_id AND w.starts < {end} AND w.ends > {start}), 0) END"
-    )
+# A fact with a duration (columns `starts`, `ends`, `inbox_id`) gets its calendar and
+# business-hours seconds computed once, as columns, before the aggregates read them.
+_WITH_SECONDS = (
+    "SELECT d.*, EXTRACT(EPOCH FROM d.ends - d.starts)::float8 AS calendar_seconds, "
+    "(CASE WHEN d.inbox_id = ANY(%(always_open)s) THEN EXTRACT(EPOCH FROM d.ends - d.starts) ELSE COALESCE(("
+    "SELECT SUM(EXTRACT(EPOCH FROM LEAST(w.ends, d.ends) - GREATEST(w.starts, d.starts))) FROM pg_temp.analytics_windows w "
+    "WHERE w.inbox_id = d.inbox_id AND w.starts < d.ends AND w.ends > d.starts), 0) END)::float8 AS business_seconds "
+    "FROM ({rows}) d"
+)
 
 
-def _durations(name: str, start: str = "f.starts", end: str = "f.ends") -> dict[str, str]:
-    calendar = f"EXTRACT(EPOCH FROM {end} - {start})"
-    business = _business(start, end)
+def _durations(name: str) -> dict[str, str]:
+    """Median, p90 and the values themselves of a duration, in calendar time and business hours."""
     figures = {}
-    for suffix, value in (("", calendar), ("_business", business)):
-        figures[f"{name}{suffix}_seconds"] = f"COALESCE(array_agg(({value})::float8 ORDER BY ({value})), '{{}}')"
-        figures[f"{name}{suffix}_median"] = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY ({value}))"
-        figures[f"{name}{suffix}_p90"] = f"percentile_cont(0.9) WITHIN GROUP (ORDER BY ({value}))"
+    for suffix, value in (("", "calendar_seconds"), ("_business", "business_seconds")):
+        figures[f"{name}{suffix}_seconds"] = f"COALESCE(array_agg({value} ORDER BY {value}), '{{}}')"
+        figures[f"{name}{suffix}_median"] = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {value})"
+        figures[f"{name}{suffix}_p90"] = f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {value})"
     return figures
 
 
@@ -315,7 +316,8 @@ def _parts_load(cursor, since: date, until: date) -> dict:
         cursor.execute(
             f"INSERT INTO pg_temp.analytics_parts (day, dimension, key, {', '.join(names)}) "
             f"SELECT day, {dimension}, {key}, {', '.join(facts.figures.values())} "
-            f"FROM ({facts.rows}) f GROUP BY {_GROUPING_SETS}",
+            f"FROM ({_WITH_SECONDS.format(rows=facts.rows) if 'calendar_seconds' in str(facts.figures) else facts.rows}) f "
+            f"GROUP BY {_GROUPING_SETS}",
             params,
         )
     return params
