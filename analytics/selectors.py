@@ -8,6 +8,8 @@ Filters pick one group (an inbox, a team, an agent, a category): rows hold one d
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -56,10 +58,34 @@ def _stored(since: date, until: date, scope: Scope, live: list[date]):
     return DailyRollup.objects.filter(day__gte=since, day__lte=until, dimension=scope.dimension, key=scope.key).exclude(day__in=live)
 
 
+# Live days computed once per page or API request, however many of its figures read them.
+_LIVE_SHARED: ContextVar[dict | None] = ContextVar("analytics_live_shared", default=None)
+
+
+@contextmanager
+def live_days_shared():
+    """Within the block, each live day is computed once (per tenant) and reused."""
+    token = _LIVE_SHARED.set({})
+    try:
+        yield
+    finally:
+        _LIVE_SHARED.reset(token)
+
+
+def _day_live(day: date):
+    shared = _LIVE_SHARED.get()
+    if shared is None:
+        return day_live(day=day)
+    key = (connection.schema_name, day)
+    if key not in shared:
+        shared[key] = day_live(day=day)
+    return shared[key]
+
+
 def _live_rows(live: list[date], scope: Scope | None):
     rollups, usage = [], []
     for day in live:
-        rows, calls = day_live(day=day)
+        rows, calls = _day_live(day)
         rollups.extend(row for row in rows if scope is None or (row.dimension, row.key) == (scope.dimension, scope.key))
         usage.extend(calls)
     return rollups, usage

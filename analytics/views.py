@@ -152,7 +152,8 @@ class Pages:
         form = FilterForm(request.GET or None, account=request.tenant)
         since, until = form.period()
         scope = form.scope()
-        title, context = method(request, since, until, scope)
+        with selectors.live_days_shared():
+            title, context = method(request, since, until, scope)
         tables = [chart.table for chart in context.get("charts", [])] + context.get("tables", [])
         wanted = request.GET.get("csv")
         if wanted is not None:
