@@ -226,6 +226,7 @@ _AI_USAGE = """
            array_agg(latency_ms::float8 ORDER BY latency_ms) AS latency_ms,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS latency_p95_ms
     FROM ai_aicall WHERE created_at >= %(start)s AND created_at < %(end)s
+      AND operation IN ('classify', 'embed', 'generate')  -- provider calls; the AI's own acts are counted from the desk
     GROUP BY (created_at AT TIME ZONE %(tz)s)::date, provider, model, operation
 """
 
