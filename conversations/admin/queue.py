@@ -23,8 +23,8 @@ from accounts.access import membership_role
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
 from ai import selectors as ai_selectors
-from analytics import drilldown as analytics_drilldown
 from ai import services as ai_services
+from analytics import drilldown as analytics_drilldown
 from config import inputs
 from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
