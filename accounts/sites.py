@@ -72,7 +72,9 @@ class DeskAdminSite(HearthAdminSite):
         return context
 
     def get_urls(self):
-        return [path("availability/", self.admin_view(self.availability_view), name="availability"), *super().get_urls()]
+        from analytics.views import Pages  # the managers' analytics pages, /admin/analytics/
+
+        return [path("availability/", self.admin_view(self.availability_view), name="availability"), *Pages(self).urls(), *super().get_urls()]
 
     def index(self, request, extra_context=None):
         from ai.budget import budget_warning_show

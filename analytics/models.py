@@ -1,5 +1,6 @@
 """Analytics rollups (later) and the record of the tenant's background jobs (tenant schema)."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -38,3 +39,129 @@ class ReportingDirtyDay(models.Model):
 
     def __str__(self) -> str:
         return self.day.isoformat()
+
+
+class Dimension(models.TextChoices):
+    ALL = "all", "All conversations"
+    INBOX = "inbox", "Inbox"
+    TEAM = "team", "Team"
+    AGENT = "agent", "Agent"
+    CATEGORY = "category", "AI category"
+    PRIORITY = "priority", "Priority"
+
+
+# The key of a group with no value: the unassigned, the conversations of no team, no category.
+NO_KEY = "none"
+
+
+def _durations():
+    return ArrayField(models.FloatField(), default=list, blank=True)
+
+
+class DailyRollup(models.Model):
+    """One day's figures (in the account's time zone) for one group of conversations: the
+    whole desk (`all`), or one inbox, team, agent, AI category or priority (`key` is its id or
+    name; NO_KEY for none). Written only by analytics.rollups, which replaces a day whole.
+
+    Each duration is kept twice: the day's median and p90 (percentile_cont, for the daily
+    charts) and the day's values themselves (seconds), so a week's or a month's percentiles are
+    computed exactly from the daily rows (a median of medians is not a median).
+
+    Which day a fact belongs to: volume, SLA by the day the conversation was opened; a reply,
+    a first response, a resolution, a rating by the day it happened. Groups are the
+    conversation's current inbox, team, category and priority; for agents, the assignee for
+    volume and CSAT, the author for replies and first responses, the resolver for resolutions.
+    """
+
+    day = models.DateField()
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    key = models.CharField(max_length=100, blank=True)
+    # Volume
+    conversations_opened = models.PositiveIntegerField(default=0)
+    conversations_reopened = models.PositiveIntegerField(default=0)
+    conversations_resolved = models.PositiveIntegerField(default=0)
+    conversations_handled = models.PositiveIntegerField(default=0)  # with a reply that day
+    messages_in = models.PositiveIntegerField(default=0)
+    messages_out = models.PositiveIntegerField(default=0)
+    # Speed (seconds): calendar time and the inbox's business hours
+    first_response_seconds = _durations()
+    first_response_median = models.FloatField(null=True)
+    first_response_p90 = models.FloatField(null=True)
+    first_response_business_seconds = _durations()
+    first_response_business_median = models.FloatField(null=True)
+    first_response_business_p90 = models.FloatField(null=True)
+    reply_seconds = _durations()
+    reply_median = models.FloatField(null=True)
+    reply_p90 = models.FloatField(null=True)
+    reply_business_seconds = _durations()
+    reply_business_median = models.FloatField(null=True)
+    reply_business_p90 = models.FloatField(null=True)
+    resolution_seconds = _durations()
+    resolution_median = models.FloatField(null=True)
+    resolution_p90 = models.FloatField(null=True)
+    resolution_business_seconds = _durations()
+    resolution_business_median = models.FloatField(null=True)
+    resolution_business_p90 = models.FloatField(null=True)
+    # SLA, of the conversations opened that day that had a due time
+    sla_first_response_due = models.PositiveIntegerField(default=0)
+    sla_first_response_breached = models.PositiveIntegerField(default=0)
+    sla_resolution_due = models.PositiveIntegerField(default=0)
+    sla_resolution_breached = models.PositiveIntegerField(default=0)
+    # Quality
+    csat_responses = models.PositiveIntegerField(default=0)
+    csat_sum = models.PositiveIntegerField(default=0)
+    csat_1 = models.PositiveIntegerField(default=0)
+    csat_2 = models.PositiveIntegerField(default=0)
+    csat_3 = models.PositiveIntegerField(default=0)
+    csat_4 = models.PositiveIntegerField(default=0)
+    csat_5 = models.PositiveIntegerField(default=0)
+    ai_feedback_up = models.PositiveIntegerField(default=0)
+    ai_feedback_down = models.PositiveIntegerField(default=0)
+    # AI on the desk
+    ai_classifications = models.PositiveIntegerField(default=0)
+    ai_corrections = models.PositiveIntegerField(default=0)
+    ai_drafts = models.PositiveIntegerField(default=0)
+    ai_drafts_accepted = models.PositiveIntegerField(default=0)
+    ai_drafts_edited = models.PositiveIntegerField(default=0)
+    ai_drafts_rejected = models.PositiveIntegerField(default=0)
+    ai_auto_replies = models.PositiveIntegerField(default=0)
+    ai_handoffs = models.PositiveIntegerField(default=0)
+    ai_deflected = models.PositiveIntegerField(default=0)  # resolved with AI replies and no human one
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day", "dimension", "key"]
+        constraints = [models.UniqueConstraint(fields=["day", "dimension", "key"], name="analytics_daily_unique")]
+        indexes = [models.Index(fields=["dimension", "day"], name="analytics_daily_dimension")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.dimension} {self.key}".strip()
+
+
+class AIUsageDaily(models.Model):
+    """One day's AI provider calls (the ai.AICall ledger) per provider, model and operation."""
+
+    day = models.DateField()
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    operation = models.CharField(max_length=20)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)  # error, timeout, budget exceeded
+    cache_hits = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    latency_ms = _durations()  # the day's latencies, for exact p95 over any period
+    latency_p95_ms = models.FloatField(null=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day", "provider", "model", "operation"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "provider", "model", "operation"], name="analytics_ai_usage_unique"),
+        ]
+        verbose_name = "AI usage per day"
+        verbose_name_plural = "AI usage per day"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider}/{self.model} {self.operation}"

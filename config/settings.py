@@ -233,6 +233,9 @@ CELERY_BEAT_SCHEDULE = {
     # Knowledge-base articles whose passage rebuild never ran (broker down) or that carry
     # another embedding model than the tenant's now are queued again, a batch at a time.
     "kb-requeue-pending-articles": {"task": "kb.tasks.requeue_pending_articles", "schedule": 600.0},
+    # Analytics rollups per tenant: a cheap check every 10 minutes; yesterday (and the 3 days
+    # before it) once the tenant's local day has ended, stale days whenever marked.
+    "analytics-rollups": {"task": "analytics.tasks.rollups_run", "schedule": 600.0},
 }
 
 # Whether a tenant's AI endpoint may be inside the server's own network (loopback, private,

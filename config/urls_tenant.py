@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/", desk_admin_site.urls),
     path("api/widget/v1/", include(widget_urlpatterns)),
     path("api/v1/", include(agent_urlpatterns)),
+    path("api/v1/reports/", include("analytics.urls")),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("widget/demo/", demo_widget, name="widget-demo"),

@@ -94,3 +94,11 @@ class BusinessHours:
                     return (begin + remaining).astimezone(start.tzinfo)
                 remaining -= available
         raise ValueError("business hours never reach the target within a year")
+
+    def windows_between(self, first_day, last_day) -> list[tuple[datetime, datetime]]:
+        """The opening windows of every day from `first_day` to `last_day` (dates, inclusive):
+        the analytics rollups measure durations in business hours against them in SQL."""
+        windows = []
+        for offset in range((last_day - first_day).days + 1):
+            windows.extend(self._windows(first_day + timedelta(days=offset)))
+        return windows

@@ -301,6 +301,9 @@ class Conversation(models.Model):
                 F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("last_activity_at").desc(), F("id").desc(),
                 name="conv_queue_order",
             ),
+            # Reports by day (analytics: today's live figures, the queue's drill-down by day).
+            models.Index(fields=["created_at"], name="conv_created"),
+            models.Index(fields=["first_response_at"], name="conv_first_response"),
         ]
 
     def __str__(self) -> str:
@@ -363,6 +366,7 @@ class Message(models.Model):
                 fields=["created_at"], name="message_followup_pending",
                 condition=Q(direction="incoming", followup_done_at__isnull=True),
             ),
+            models.Index(fields=["created_at"], name="message_created"),  # reports by day (analytics)
         ]
 
     def __str__(self) -> str:
@@ -411,7 +415,10 @@ class ConversationEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at"], name="event_timeline")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="event_timeline"),
+            models.Index(fields=["created_at"], name="event_created"),  # reports by day (analytics)
+        ]
 
     def __str__(self) -> str:
         return f"#{self.conversation_id} {self.action} {self.field}: {self.old_value} → {self.new_value}"

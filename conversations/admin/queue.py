@@ -24,6 +24,7 @@ from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
 from ai import selectors as ai_selectors
 from ai import services as ai_services
+from analytics import drilldown as analytics_drilldown
 from config import inputs
 from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
@@ -148,6 +149,7 @@ class ConversationAdmin(HearthModelAdmin):
     list_display_links = ["number_display", "subject_display"]
     list_filter = [
         "status", "priority", "inbox", "team", AssigneeFilter, LabelFilter, SLABreachedFilter, AICategoryFilter,
+        *analytics_drilldown.QUEUE_FILTERS,  # the analytics pages' links: days in the account's time zone
     ]
     search_fields = ["subject"]  # shows the search box; the search itself is selectors.conversation_search
     search_help_text = "Contact name or email, subject, #number or any message text"

@@ -1,0 +1,110 @@
+"""Drill-down: from a number on the analytics pages to the queue filtered to exactly the
+conversations behind it. The queue's filters for it (days in the account's time zone, as the
+rollups count them) and the links to the queue, in one place so the two cannot disagree."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.urls import reverse
+
+from analytics.models import NO_KEY, Dimension
+from analytics.rollups import day_bounds
+from conversations.models import ConversationEvent
+
+
+def days_parse(value: str | None) -> tuple[date, date] | None:
+    """"2026-03-01" or "2026-03-01..2026-03-07" (inclusive); None when unreadable."""
+    if not value or len(value) > 30:
+        return None
+    first, _, last = value.partition("..")
+    try:
+        since, until = date.fromisoformat(first), date.fromisoformat(last or first)
+    except ValueError:
+        return None
+    return (since, until) if since <= until else None
+
+
+def days_text(since: date, until: date) -> str:
+    return since.isoformat() if since == until else f"{since.isoformat()}..{until.isoformat()}"
+
+
+class _DaysFilter(admin.SimpleListFilter):
+    """A day or a range of days in the account's time zone; shown only when set (by a link
+    from the analytics pages); an unreadable value matches nothing rather than everything."""
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        days = days_parse(value)
+        if days is None:
+            return queryset.none()
+        start, end = day_bounds(days[0])[0], day_bounds(days[1])[1]
+        return self.within(queryset, start, end)
+
+
+class CreatedDayFilter(_DaysFilter):
+    title = "opened on"
+    parameter_name = "created_day"
+
+    def within(self, queryset, start, end):
+        return queryset.filter(created_at__gte=start, created_at__lt=end)
+
+
+class FirstResponseDayFilter(_DaysFilter):
+    title = "first response on"
+    parameter_name = "first_response_day"
+
+    def within(self, queryset, start, end):
+        return queryset.filter(first_response_at__gte=start, first_response_at__lt=end)
+
+
+class ResolvedDayFilter(_DaysFilter):
+    title = "resolved on"
+    parameter_name = "resolved_day"
+
+    def within(self, queryset, start, end):
+        resolutions = ConversationEvent.objects.filter(
+            action="status_changed", new_value="resolved", created_at__gte=start, created_at__lt=end
+        ).values("conversation_id")
+        return queryset.filter(pk__in=resolutions)
+
+
+# The queue's filter parameter for each dimension's key (the queue admin's own list filters).
+_GROUP_PARAMETER = {
+    Dimension.INBOX: "inbox__id__exact",
+    Dimension.TEAM: "team__id__exact",
+    Dimension.AGENT: "assignee",
+    Dimension.CATEGORY: "ai_category__exact",
+    Dimension.PRIORITY: "priority__exact",
+}
+_NO_GROUP = {
+    Dimension.INBOX: None, Dimension.TEAM: ("team__isnull", "True"), Dimension.AGENT: ("assignee", "none"),
+    Dimension.CATEGORY: None, Dimension.PRIORITY: None,
+}
+
+
+def queue_url(*, what: str = "created", since: date, until: date, dimension: str = Dimension.ALL, key: str = "", sla: str | None = None) -> str | None:
+    """The queue filtered to the conversations behind a figure: `what` happened (created,
+    first_response, resolved) in the days, in the group, optionally with a breached SLA.
+    None when the queue cannot express the group (no category)."""
+    params = {f"{what}_day": days_text(since, until)}
+    if dimension != Dimension.ALL and key:
+        if key == NO_KEY:
+            pair = _NO_GROUP.get(dimension)
+            if pair is None:
+                return None
+            params[pair[0]] = pair[1]
+        else:
+            params[_GROUP_PARAMETER[dimension]] = key
+    if sla:
+        params["sla"] = sla
+    return f"{reverse('admin:conversations_conversation_changelist')}?{urlencode(params)}"
+QUEUE_FILTERS = [CreatedDayFilter, FirstResponseDayFilter, ResolvedDayFilter]

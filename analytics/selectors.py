@@ -1,0 +1,325 @@
+"""Reads for the reports API and the managers' pages: a period's figures from the daily rows,
+with today's (and a not yet rolled-up yesterday's) computed live from the raw tables.
+
+A period's median and p90 are computed in SQL over the days' stored durations, never averaged
+from daily medians; monthly figures are periods like any other (no second source of truth).
+Filters pick one group (an inbox, a team, an agent, a category): rows hold one dimension each.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Sum
+
+from analytics.models import NO_KEY, AIUsageDaily, DailyRollup, Dimension
+from analytics.rollups import account_today, day_live
+
+MAX_PERIOD_DAYS = 366
+COUNTS = [
+    field.name for field in DailyRollup._meta.get_fields()
+    if field.get_internal_type() == "PositiveIntegerField"
+]
+DURATIONS = ["first_response", "first_response_business", "reply", "reply_business", "resolution", "resolution_business"]
+USAGE_COUNTS = ["calls", "errors", "cache_hits", "input_tokens", "output_tokens", "cost"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which conversations: the whole desk, or one group of one dimension."""
+
+    dimension: str = Dimension.ALL
+    key: str = ""
+
+    @classmethod
+    def of(cls, *, inbox=None, team=None, agent=None, category=None) -> "Scope":
+        chosen = [(d, v) for d, v in ((Dimension.INBOX, inbox), (Dimension.TEAM, team), (Dimension.AGENT, agent), (Dimension.CATEGORY, category)) if v not in (None, "")]
+        if not chosen:
+            return cls()
+        dimension, value = chosen[0]
+        return cls(dimension, str(value))
+
+
+def _live_days(since: date, until: date) -> list[date]:
+    """Days of the period read from the raw tables: today, and yesterday until it is rolled up."""
+    today = account_today()
+    days = [day for day in (today - timedelta(days=1), today) if since <= day <= until]
+    if days and days[0] < today and DailyRollup.objects.filter(day=days[0], dimension=Dimension.ALL).exists():
+        days = days[1:]
+    return days
+
+
+def _stored(since: date, until: date, scope: Scope, live: list[date]):
+    return DailyRollup.objects.filter(day__gte=since, day__lte=until, dimension=scope.dimension, key=scope.key).exclude(day__in=live)
+
+
+# Live days computed once per page or API request, however many of its figures read them.
+_LIVE_SHARED: ContextVar[dict | None] = ContextVar("analytics_live_shared", default=None)
+
+
+@contextmanager
+def live_days_shared():
+    """Within the block, each live day is computed once (per tenant) and reused."""
+    token = _LIVE_SHARED.set({})
+    try:
+        yield
+    finally:
+        _LIVE_SHARED.reset(token)
+
+
+def _day_live(day: date):
+    shared = _LIVE_SHARED.get()
+    if shared is None:
+        return day_live(day=day)
+    key = (connection.schema_name, day)
+    if key not in shared:
+        shared[key] = day_live(day=day)
+    return shared[key]
+
+
+def _live_rows(live: list[date], scope: Scope | None):
+    rollups, usage = [], []
+    for day in live:
+        rows, calls = _day_live(day)
+        rollups.extend(row for row in rows if scope is None or (row.dimension, row.key) == (scope.dimension, scope.key))
+        usage.extend(calls)
+    return rollups, usage
+
+
+def _percentiles(stored, live_rows, field: str, fractions=(0.5, 0.9)) -> list[float | None]:
+    """Percentiles of the period's durations, in SQL over the stored days plus the live ones."""
+    extra = [value for row in live_rows for value in getattr(row, f"{field}_seconds")]
+    ids = list(stored.values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) FROM (
+                  SELECT unnest({field}_seconds) AS v FROM analytics_dailyrollup WHERE id = ANY(%s)
+                  UNION ALL SELECT unnest(%s::float8[])) durations""",
+            [list(fractions), ids, extra],
+        )
+        values = cursor.fetchone()[0]
+    return values or [None] * len(fractions)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def period_summary(*, since: date, until: date, scope: Scope = Scope()) -> dict:
+    live = _live_days(since, until)
+    stored = _stored(since, until, scope, live)
+    live_rows, live_usage = _live_rows(live, scope)
+    totals = {name: value or 0 for name, value in stored.aggregate(**{name: Sum(name) for name in COUNTS}).items()}
+    for row in live_rows:
+        for name in COUNTS:
+            totals[name] += getattr(row, name)
+    durations = {}
+    for field in DURATIONS:
+        median, p90 = _percentiles(stored, live_rows, field)
+        durations[f"{field}_seconds"] = {"median": median, "p90": p90}
+    ai = ai_usage(since=since, until=until, live=live, live_usage=live_usage)
+    return {
+        "since": since, "until": until,
+        "conversations_opened": totals["conversations_opened"],
+        "conversations_reopened": totals["conversations_reopened"],
+        "conversations_resolved": totals["conversations_resolved"],
+        "conversations_handled": totals["conversations_handled"],
+        "messages_in": totals["messages_in"],
+        "messages_out": totals["messages_out"],
+        **durations,
+        "csat": {
+            "responses": totals["csat_responses"],
+            "average": round(totals["csat_sum"] / totals["csat_responses"], 3) if totals["csat_responses"] else None,
+            "distribution": {str(n): totals[f"csat_{n}"] for n in range(1, 6)},
+        },
+        "sla": {
+            "first_response_due": totals["sla_first_response_due"],
+            "first_response_breached": totals["sla_first_response_breached"],
+            "first_response_met_share": _share(totals["sla_first_response_due"] - totals["sla_first_response_breached"], totals["sla_first_response_due"]),
+            "resolution_due": totals["sla_resolution_due"],
+            "resolution_breached": totals["sla_resolution_breached"],
+            "resolution_met_share": _share(totals["sla_resolution_due"] - totals["sla_resolution_breached"], totals["sla_resolution_due"]),
+        },
+        "ai": {
+            "classifications": totals["ai_classifications"],
+            "corrections": totals["ai_corrections"],
+            "corrected_share": _share(totals["ai_corrections"], totals["ai_classifications"]),
+            "drafts": totals["ai_drafts"],
+            "drafts_accepted": totals["ai_drafts_accepted"],
+            "drafts_edited": totals["ai_drafts_edited"],
+            "drafts_rejected": totals["ai_drafts_rejected"],
+            "auto_replies": totals["ai_auto_replies"],
+            "handoffs": totals["ai_handoffs"],
+            "deflected": totals["ai_deflected"],
+            "deflection_share": _share(totals["ai_deflected"], totals["conversations_resolved"]),
+            "feedback_up": totals["ai_feedback_up"],
+            "feedback_down": totals["ai_feedback_down"],
+            **ai,
+        },
+    }
+
+
+def ai_usage(*, since: date, until: date, live: list[date] | None = None, live_usage=None) -> dict:
+    """The AI provider calls of the period (account-wide): totals and per provider and model."""
+    if live is None:
+        live = _live_days(since, until)
+        live_usage = _live_rows(live, None)[1]
+    stored = AIUsageDaily.objects.filter(day__gte=since, day__lte=until).exclude(day__in=live)
+    by_model: dict[tuple[str, str], dict] = {}
+    for row in [*stored.values("provider", "model", *USAGE_COUNTS), *[{f: getattr(u, f) for f in ("provider", "model", *USAGE_COUNTS)} for u in live_usage or []]]:
+        entry = by_model.setdefault((row["provider"], row["model"]), {"provider": row["provider"], "model": row["model"], **{f: 0 for f in USAGE_COUNTS}})
+        for field in USAGE_COUNTS:
+            entry[field] += row[field]
+    totals = {field: sum(entry[field] for entry in by_model.values()) for field in USAGE_COUNTS}
+    extra = [value for usage in live_usage or [] for value in usage.latency_ms]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM (
+                 SELECT unnest(latency_ms) AS v FROM analytics_aiusagedaily WHERE id = ANY(%s)
+                 UNION ALL SELECT unnest(%s::float8[])) latencies""",
+            [list(stored.values_list("pk", flat=True)), extra],
+        )
+        p95 = cursor.fetchone()[0]
+    return {
+        "calls": totals["calls"],
+        "errors": totals["errors"],
+        "error_rate": _share(totals["errors"], totals["calls"]),
+        "cache_hits": totals["cache_hits"],
+        "cache_hit_rate": _share(totals["cache_hits"], totals["calls"]),
+        "input_tokens": totals["input_tokens"],
+        "output_tokens": totals["output_tokens"],
+        "cost": str(Decimal(totals["cost"]).quantize(Decimal("0.000001"))),
+        "latency_p95_ms": p95,
+        "by_model": sorted(
+            ({**entry, "cost": str(Decimal(entry["cost"]).quantize(Decimal("0.000001")))} for entry in by_model.values()),
+            key=lambda entry: (entry["provider"], entry["model"]),
+        ),
+    }
+
+
+DAILY_FIELDS = [
+    "conversations_opened", "conversations_reopened", "conversations_resolved", "conversations_handled",
+    "messages_in", "messages_out", "first_response_median", "first_response_p90", "first_response_business_median",
+    "first_response_business_p90", "reply_median", "reply_p90", "resolution_median", "resolution_p90",
+    "resolution_business_median", "resolution_business_p90", "sla_first_response_due", "sla_first_response_breached",
+    "sla_resolution_due", "sla_resolution_breached", "csat_responses", "csat_sum", "ai_classifications", "ai_corrections",
+    "ai_drafts", "ai_auto_replies", "ai_handoffs", "ai_deflected",
+]
+
+
+def _daily_row(day, key, values: dict) -> dict:
+    row = {"day": day, "group": key, **{field: values.get(field) for field in DAILY_FIELDS}}
+    responses = row.pop("csat_sum"), row["csat_responses"]
+    row["csat_average"] = round(responses[0] / responses[1], 3) if responses[1] else None
+    return row
+
+
+def period_daily(*, since: date, until: date, dimension: str = Dimension.ALL, scope: Scope = Scope()) -> list[dict]:
+    """One row per day (every day of the period, zeros included) and group of `dimension`;
+    `scope` narrows the whole-desk rows to one group when no grouping is asked for."""
+    live = _live_days(since, until)
+    if dimension == Dimension.ALL:
+        stored = _stored(since, until, scope, live)
+        live_rows = _live_rows(live, scope)[0]
+    else:
+        stored = DailyRollup.objects.filter(day__gte=since, day__lte=until, dimension=dimension).exclude(day__in=live)
+        live_rows = [row for row in _live_rows(live, None)[0] if row.dimension == dimension]
+    found = {(row["day"], row["key"]): row for row in stored.values("day", "key", *DAILY_FIELDS)}
+    for row in live_rows:
+        found[(row.day, row.key)] = {field: getattr(row, field) for field in DAILY_FIELDS}
+    rows = [_daily_row(day, key, values) for (day, key), values in found.items()]
+    if dimension == Dimension.ALL:
+        present = {row["day"] for row in rows}
+        day = since
+        while day <= until:
+            if day not in present:
+                rows.append(_daily_row(day, scope.key, {field: 0 for field in DAILY_FIELDS if not field.endswith(("median", "p90"))}))
+            day += timedelta(days=1)
+    return sorted(rows, key=lambda row: (row["day"], row["group"]))
+
+
+def group_names(dimension: str, keys) -> dict[str, str]:
+    """What a manager calls each group: the inbox's, team's or agent's name."""
+    from accounts.models import User
+    from conversations.models import Inbox, Priority, Team
+
+    ids = [int(key) for key in keys if key and key != NO_KEY and key.isdigit()]
+    names = {NO_KEY: {"agent": "Unassigned", "team": "No team", "category": "Uncategorised"}.get(dimension, "None")}
+    if dimension == Dimension.INBOX:
+        names.update({str(pk): name for pk, name in Inbox.objects.filter(pk__in=ids).values_list("pk", "name")})
+    elif dimension == Dimension.TEAM:
+        names.update({str(pk): name for pk, name in Team.objects.filter(pk__in=ids).values_list("pk", "name")})
+    elif dimension == Dimension.AGENT:
+        names.update({str(pk): name or email for pk, name, email in User.objects.filter(pk__in=ids).values_list("pk", "full_name", "email")})
+    elif dimension == Dimension.PRIORITY:
+        names.update({str(value): label for value, label in Priority.choices})
+    return {key: names.get(key, key) for key in keys}
+
+
+def period_groups(*, since: date, until: date, dimension: str) -> list[dict]:
+    """The period's figures per group of `dimension` (an inbox, team, agent, category,
+    priority): counts, median first response, reply and resolution, CSAT, SLA breaches."""
+    live = _live_days(since, until)
+    stored = DailyRollup.objects.filter(day__gte=since, day__lte=until, dimension=dimension).exclude(day__in=live)
+    live_rows = [row for row in _live_rows(live, None)[0] if row.dimension == dimension]
+    groups: dict[str, dict] = {}
+    for row in stored.values("key").annotate(**{name: Sum(name) for name in COUNTS}):
+        groups[row["key"]] = {name: row[name] or 0 for name in COUNTS}
+    for row in live_rows:
+        entry = groups.setdefault(row.key, {name: 0 for name in COUNTS})
+        for name in COUNTS:
+            entry[name] += getattr(row, name)
+    ids = list(stored.values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        for field in ("first_response", "reply", "resolution"):
+            keys = [row.key for row in live_rows for _ in getattr(row, f"{field}_seconds")]
+            values = [value for row in live_rows for value in getattr(row, f"{field}_seconds")]
+            cursor.execute(
+                f"""SELECT key, percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v) FROM (
+                      SELECT key, unnest({field}_seconds) AS v FROM analytics_dailyrollup WHERE id = ANY(%s)
+                      UNION ALL SELECT * FROM unnest(%s::text[], %s::float8[])) durations GROUP BY key""",
+                [ids, keys, values],
+            )
+            for key, (median, p90) in cursor.fetchall():
+                if key in groups:
+                    groups[key][f"{field}_median"], groups[key][f"{field}_p90"] = median, p90
+    names = group_names(dimension, list(groups))
+    rows = []
+    for key, figures in groups.items():
+        responses = figures["csat_responses"]
+        rows.append({
+            "key": key, "name": names[key], **figures,
+            **{f"{field}_{p}": figures.get(f"{field}_{p}") for field in ("first_response", "reply", "resolution") for p in ("median", "p90")},
+            "csat_average": round(figures["csat_sum"] / responses, 2) if responses else None,
+            "resolution_rate": _share(figures["conversations_resolved"], figures["conversations_handled"] or figures["conversations_opened"]),
+        })
+    return sorted(rows, key=lambda row: (-row["conversations_opened"], row["name"]))
+
+
+def ai_usage_daily(*, since: date, until: date) -> dict[date, dict]:
+    """Per day: AI calls and their cost (account-wide), today live."""
+    live = _live_days(since, until)
+    days: dict[date, dict] = {}
+    for row in AIUsageDaily.objects.filter(day__gte=since, day__lte=until).exclude(day__in=live).values("day").annotate(calls=Sum("calls"), cost=Sum("cost")):
+        days[row["day"]] = {"calls": row["calls"], "cost": row["cost"]}
+    for usage in _live_rows(live, None)[1]:
+        entry = days.setdefault(usage.day, {"calls": 0, "cost": Decimal(0)})
+        entry["calls"] += usage.calls
+        entry["cost"] += usage.cost
+    return days
+
+
+def csat_latest(*, since: date, until: date, limit: int = 30):
+    """The period's latest ratings with a comment, newest first."""
+    from analytics.rollups import day_bounds
+    from conversations.models import CSATResponse
+
+    return (
+        CSATResponse.objects.filter(created_at__gte=day_bounds(since)[0], created_at__lt=day_bounds(until)[1])
+        .exclude(comment="").select_related("conversation").order_by("-created_at")[:limit]
+    )
