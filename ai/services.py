@@ -199,3 +199,10 @@ def draft_regenerate(*, draft: Draft, by: User) -> Draft:
     )
     transaction.on_commit(lambda: tasks.draft_regenerate.delay(new.pk))
     return new
+
+
+def knowledge_gaps_resolve(*, gaps) -> int:
+    """A manager marks gaps answered (an article now covers them); how many changed."""
+    from ai.models import KnowledgeGap
+
+    return KnowledgeGap.objects.filter(pk__in=[gap.pk for gap in gaps], resolved_at__isnull=True).update(resolved_at=timezone.now())

@@ -14,6 +14,8 @@ from conversations.models import Conversation, Label, Priority, Team
 
 class ReplyForm(forms.Form):
     content = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Reply to the customer… (/code inserts a canned response)"}), max_length=20000)
+    # The AI draft the reply box was filled with ("use"): sending records what became of it.
+    draft_id = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
 
 
 class NoteForm(forms.Form):
@@ -64,3 +66,14 @@ class ConversationActionForm(ActionForm):
     priority = forms.TypedChoiceField(choices=[("", "priority…"), *Priority.choices], coerce=int, required=False, empty_value=None)
     label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…")
     category = forms.ModelChoiceField(queryset=categories_active(), required=False, empty_label="category…")
+
+
+class DraftRejectForm(forms.Form):
+    """Discard the AI's draft, optionally saying why (it tells the team what the AI gets wrong)."""
+
+    draft = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    reason = forms.CharField(required=False, max_length=300, widget=forms.TextInput(attrs={"placeholder": "Why? (optional)", "size": 24}))
+
+
+class DraftRegenerateForm(forms.Form):
+    draft = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
