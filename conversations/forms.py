@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
 
 from accounts.selectors import account_members
+from config import inputs
 from ai.selectors import categories_active
 from conversations.models import Conversation, Label, Priority, Team
 
@@ -15,7 +16,11 @@ from conversations.models import Conversation, Label, Priority, Team
 class ReplyForm(forms.Form):
     content = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Reply to the customer… (/code inserts a canned response)"}), max_length=20000)
     # The AI draft the reply box was filled with ("use"): sending records what became of it.
-    draft_id = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    draft_id = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
+
+    def clean_draft_id(self) -> int | None:
+        # Never a reason to refuse the reply itself: a draft id that is not one is ignored.
+        return inputs.id_or_none(self.cleaned_data.get("draft_id") or "")
 
 
 class NoteForm(forms.Form):
