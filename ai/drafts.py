@@ -218,6 +218,11 @@ def _retrieve(question: str, context: list[str]) -> tuple[list[Passage], bool]:
     return sorted(found.values(), key=lambda p: (-p.similarity, -p.score, p.chunk_id)), bool(context) and not alone_relevant
 
 
+def _passage_name(passage: Passage) -> str:
+    where = passage.heading_path if passage.heading_path and passage.heading_path != passage.title else ""
+    return f"“{passage.title}”" + (f" › {where}" if where else "")
+
+
 def _retrieval_confidence(best: float) -> float:
     """0.5 at the floor, 1.0 at CONFIDENT_MARGIN above it: above the floor means some answer."""
     return 0.5 + 0.5 * min(1.0, max(0.0, (best - RELEVANCE_FLOOR) / CONFIDENT_MARGIN))
@@ -237,6 +242,7 @@ def _compose(message: Message, *, classification: Classification | None, use_cac
     started = time.perf_counter()
     context = _context(message)
     passages, context_used = _retrieve(message.content, context)
+    question = "\n".join([*context, message.content]) if context_used else message.content
     relevant = [p for p in passages if p.similarity >= RELEVANCE_FLOOR][:PASSAGES_USED]
     best_similarity = passages[0].similarity if passages else None
     if not relevant:
@@ -248,10 +254,10 @@ def _compose(message: Message, *, classification: Classification | None, use_cac
                 composed = _llm_draft(message, relevant, context=context, classification=classification, use_cache=use_cache)
             except calls.GenerationUnavailable as error:
                 note = f"The chat model failed ({str(error)[:200]}): an extractive draft instead."
-                composed = _local_draft(message, relevant, classification=classification)
+                composed = _local_draft(message, relevant, question=question, classification=classification)
                 composed.reasoning = f"{note}\n{composed.reasoning}"
         if composed is None:
-            composed = _local_draft(message, relevant, classification=classification)
+            composed = _local_draft(message, relevant, question=question, classification=classification)
         if classification is not None and classification.is_out_of_scope:
             composed.confidence *= OUT_OF_SCOPE_FACTOR
             composed.reasoning += "\nThe classifier found the message out of scope: confidence lowered."
@@ -267,8 +273,7 @@ def _no_source(classification: Classification | None, *, best: Passage | None) -
     if best is None:
         why = "The knowledge base returned no passage for this question."
     else:
-        why = (f"The closest passage, “{best.title}” ({best.heading_path}), has similarity {best.similarity:.2f}, "
-               f"below the relevance floor {RELEVANCE_FLOOR:.2f}.")
+        why = f"The closest passage, {_passage_name(best)}, has similarity {best.similarity:.3f}, below the relevance floor {RELEVANCE_FLOOR:.3f}."
     return _Composed(
         content=NO_SOURCE_TEXT.format(category=category), confidence=0.0, reasoning=why, sources=[],
         provider=Provider.LOCAL, model="no-source", no_source=True,
@@ -310,28 +315,33 @@ def _overlap(question: str, sentence: str) -> float:
     return len(words & {w.lower() for w in _WORD.findall(sentence)}) / len(words) if words else 0.0
 
 
-def _sentences_rank(message: Message, passages: list[Passage]) -> list[tuple[float, int, int, str]]:
-    """(score, passage index, position, sentence) for every sentence of the passages, best first."""
+def _sentences_rank(message: Message, question: str, passages: list[Passage]) -> list[tuple[float, int, int, str]]:
+    """(score, passage index, position, sentence) for every sentence of the passages, best
+    first, by similarity to `question` (the message, in its context when that was needed)."""
     candidates = [(i, position, sentence) for i, p in enumerate(passages) for position, sentence in enumerate(_sentences(p.text))]
     if not candidates:
         return []
-    outcome = calls.embed(texts=[message.content, *[c[2] for c in candidates]], conversation=message.conversation, message=message)
+    outcome = calls.embed(texts=[question, *[c[2] for c in candidates]], conversation=message.conversation, message=message)
     vectors = outcome.value or []
     ranked = []
     for k, (i, position, sentence) in enumerate(candidates):
         if len(vectors) == len(candidates) + 1 and vectors[0] is not None and vectors[k + 1] is not None:
             score = _cosine(vectors[0], vectors[k + 1])
         else:
-            score = _overlap(message.content, sentence)
+            score = _overlap(question, sentence)
         # The passage's own rank breaks near-ties: the best passage's sentence wins.
         ranked.append((score - 0.005 * i, i, position, sentence))
     return sorted(ranked, key=lambda r: -r[0])
 
 
-def _local_draft(message: Message, passages: list[Passage], *, classification: Classification | None) -> _Composed:
-    ranked = _sentences_rank(message, passages)
+def _local_draft(message: Message, passages: list[Passage], *, question: str, classification: Classification | None) -> _Composed:
+    ranked = _sentences_rank(message, question, passages)
     chosen = [r for r in ranked if r[0] >= ranked[0][0] - SENTENCE_MARGIN][:SENTENCES_MAX] if ranked else []
-    chosen.sort(key=lambda r: (r[1], r[2]))  # as the articles tell it
+    # In the order the articles tell it: by article (best first), then passage, then sentence.
+    article_rank = {}
+    for p in passages:
+        article_rank.setdefault(p.article_id, len(article_rank))
+    chosen.sort(key=lambda r: (article_rank[passages[r[1]].article_id], passages[r[1]].chunk_id, r[2]))
     used = sorted({r[1] for r in chosen})
     body = " ".join(r[3] for r in chosen) or passages[0].text.strip()
     language = classification.language if classification else ""
@@ -342,9 +352,9 @@ def _local_draft(message: Message, passages: list[Passage], *, classification: C
     for n, i in enumerate(used or [0], start=1):
         p = passages[i]
         picked = [r for r in chosen if r[1] == i]
-        lines.append(f"[{n}] “{p.title}” ({p.heading_path}), similarity {p.similarity:.2f}"
-                     + (f"; sentence score {max(r[0] for r in picked):.2f}" if picked else ""))
-    lines.append(f"Confidence from the best passage's similarity {best:.2f} (floor {RELEVANCE_FLOOR:.2f}).")
+        lines.append(f"[{n}] {_passage_name(p)}, similarity {p.similarity:.3f}"
+                     + (f"; best sentence {max(r[0] for r in picked):.3f}" if picked else ""))
+    lines.append(f"Confidence from the best passage's similarity {best:.3f} (floor {RELEVANCE_FLOOR:.3f}).")
     if (language or "en").split("-")[0] not in SALUTATIONS:
         lines.append(f"No greeting for language “{language}”: English used.")
     return _Composed(
@@ -413,13 +423,13 @@ def _llm_draft(message: Message, passages: list[Passage], *, context: list[str],
     confidence = _retrieval_confidence(best)
     lines = [f"Written by {outcome.model} from {len(passages)} numbered passage(s):"]
     for n, p in enumerate(passages, start=1):
-        lines.append(f"[{n}] “{p.title}” ({p.heading_path}), similarity {p.similarity:.2f}" + (", cited" if n in cited else ", not cited"))
+        lines.append(f"[{n}] {_passage_name(p)}, similarity {p.similarity:.3f}" + (", cited" if n in cited else ", not cited"))
     if removed:
         lines.append(f"{removed} citation(s) of passages it was not given removed.")
     if not cited:
         confidence *= UNCITED_FACTOR
         lines.append("It cited no passage: confidence halved.")
-    lines.append(f"Confidence from the best passage's similarity {best:.2f} (floor {RELEVANCE_FLOOR:.2f}).")
+    lines.append(f"Confidence from the best passage's similarity {best:.3f} (floor {RELEVANCE_FLOOR:.3f}).")
     return _Composed(
         content=content, confidence=confidence, reasoning="\n".join(lines),
         sources=[_source(p, cited=n in cited) for n, p in enumerate(passages, start=1)],

@@ -111,6 +111,16 @@ def test_a_vague_follow_up_is_searched_with_the_customer_s_earlier_messages(know
 
     assert not draft.no_source and draft.sources[0]["slug"] == "reset-password"
     assert "earlier customer message" in draft.reasoning
+    assert "check your spam folder" in draft.content
+
+
+def test_sentences_from_two_passages_of_one_article_read_in_the_article_s_order(knowledge, open_conversation):
+    message = customer_message(open_conversation, "I never got the password reset email", category="login")
+
+    draft = message_draft(message)
+
+    # The second paragraph matches best, but the answer reads as the article tells it.
+    assert draft.content.index("Forgot password") < draft.content.index("check your spam folder")
 
 
 def _llm(fake, answer):
