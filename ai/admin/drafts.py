@@ -38,10 +38,12 @@ class DraftAdmin(ReadOnlyAdmin):
 
     @admin.display(description="sources")
     def sources_display(self, obj):
-        return format_html_join(
+        if not obj.sources:
+            return "—"
+        return format_html("<ol>{}</ol>", format_html_join(
             "", "<li>{} › {} ({})</li>",
-            ((s.get("title", ""), s.get("heading_path", ""), f"{s.get('similarity', 0):.2f}") for s in obj.sources or []),
-        ) or "—"
+            ((s.get("title", ""), s.get("heading_path", ""), f"{s.get('similarity', 0):.2f}") for s in obj.sources),
+        ))
 
 
 class ResolvedFilter(admin.SimpleListFilter):

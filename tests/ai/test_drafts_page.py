@@ -150,3 +150,15 @@ def test_an_agent_of_another_team_sees_no_draft_and_cannot_act_on_it(draft_world
     assert Draft.objects.get(pk=w["draft"].pk).status == Draft.Status.PENDING
     assert w["draft"].content not in client.get("/admin/ai/draft/").content.decode()
     assert client.get(f"/admin/ai/draft/{w['draft'].pk}/change/").status_code in (302, 404)
+
+
+def test_the_draft_history_in_the_admin_shows_an_agent_their_team_s_drafts(draft_world, alpha_client):
+    w = draft_world
+    client = _signed_in(alpha_client, w["agent_a"])
+
+    listing = client.get("/admin/ai/draft/")
+    detail = client.get(f"/admin/ai/draft/{w['draft'].pk}/change/")
+
+    assert listing.status_code == 200 and f"/admin/ai/draft/{w['draft'].pk}/change/" in listing.content.decode()
+    assert detail.status_code == 200 and "five to seven working days" in detail.content.decode() and "Refunds" in detail.content.decode()
+    assert client.post(f"/admin/ai/draft/{w['draft'].pk}/change/", {"content": "changed"}).status_code == 403
