@@ -136,7 +136,9 @@ def draft_regenerate_run(*, draft: Draft) -> Draft:
     classification = Classification.objects.filter(message=message).first()
     # The agent asked for another answer: an LLM is asked again rather than served its cached one.
     composed = _compose(message, classification=classification, use_cache=False)
+    requested = draft.reasoning  # who asked, from which draft
     _fill(draft, composed, classification)
+    draft.reasoning = f"{requested}\n{draft.reasoning}".strip()
     with transaction.atomic():
         updated = Draft.objects.filter(pk=draft.pk, content="", status=Draft.Status.PENDING).update(
             content=draft.content, confidence=draft.confidence, reasoning=draft.reasoning, sources=draft.sources,
@@ -165,19 +167,20 @@ def _fill(draft: Draft, composed: _Composed, classification: Classification | No
     draft.latency_ms = composed.latency_ms
 
 
-def _newer_than(message: Message) -> Q:
+def drafts_newer_than(message: Message) -> Q:
+    """Drafts answering a later customer message of the same conversation."""
     return Q(message__created_at__gt=message.created_at) | Q(message__created_at=message.created_at, message_id__gt=message.pk)
 
 
 def _newer_draft_exists(message: Message) -> bool:
-    return Draft.objects.filter(conversation_id=message.conversation_id).filter(_newer_than(message)).exists()
+    return Draft.objects.filter(conversation_id=message.conversation_id).filter(drafts_newer_than(message)).exists()
 
 
 def _older_pending_supersede(message: Message, *, keep: Draft) -> int:
     """A new customer message makes the drafts for earlier ones stale."""
     return (
         Draft.objects.filter(conversation_id=message.conversation_id, status=Draft.Status.PENDING)
-        .exclude(pk=keep.pk).exclude(_newer_than(message)).exclude(message=message)
+        .exclude(pk=keep.pk).exclude(drafts_newer_than(message)).exclude(message=message)
         .update(status=Draft.Status.SUPERSEDED)
     )
 

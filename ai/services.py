@@ -182,12 +182,16 @@ def draft_regenerate(*, draft: Draft, by: User) -> Draft:
     (origin regenerate) stands for it until a worker writes it after commit (ai.tasks): the
     page shows "regenerating…" meanwhile. Never any AI work in the request."""
     from ai import tasks  # tasks call services; imported late like conversations.followups does
+    from ai.drafts import drafts_newer_than
 
     draft = Draft.objects.select_for_update().get(pk=draft.pk)
     if draft.status not in (Draft.Status.PENDING, Draft.Status.REJECTED) or not draft.content:
         raise ApplicationError("Only a pending or discarded draft can be regenerated.", code="draft_not_pending", fields={"draft": ["not pending"]})
     if draft.message_id is None:
         raise ApplicationError("The message this draft answered is gone.", code="draft_not_pending", fields={"draft": ["no message"]})
+    # A discarded draft of an earlier message must not push aside the newer message's draft.
+    if Draft.objects.filter(conversation_id=draft.conversation_id).filter(drafts_newer_than(draft.message)).exists():
+        raise ApplicationError("A newer customer message has its own draft.", code="draft_not_pending", fields={"draft": ["stale"]})
     if draft.status == Draft.Status.PENDING:
         draft.status = Draft.Status.SUPERSEDED
         draft.save(update_fields=["status"])

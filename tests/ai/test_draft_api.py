@@ -103,3 +103,19 @@ def test_another_tenant_s_member_never_reaches_the_drafts(draft_world, beta, bet
 def test_the_drafts_endpoints_are_in_the_openapi_schema(alpha_client):
     schema = alpha_client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/v1/conversations/{number}/drafts" in schema and "conversation_draft_regenerate" in schema
+
+
+def test_a_discarded_draft_of_an_earlier_message_cannot_push_aside_the_newer_message_s_draft(draft_world, alpha, alpha_client):
+    from conversations import services
+
+    w = draft_world
+    key = _key(w["agent_a"], alpha)
+    number = w["conversation"].number
+    assert _call(alpha_client, "post", f"{number}/drafts/{w['draft'].pk}/reject", key, {}).status_code == 200
+    services.message_add_incoming(conversation=w["conversation"], content="And can I get the refund in cash?")
+    newer = draft_add(w["conversation"], article=w["article"], content="Hello, refunds go back to your card.")
+
+    refused = _call(alpha_client, "post", f"{number}/drafts/{w['draft'].pk}/regenerate", key)
+
+    assert refused.status_code == 409 and "newer customer message" in refused.json()["error"]["message"]
+    assert Draft.objects.get(pk=newer.pk).status == Draft.Status.PENDING
