@@ -73,7 +73,8 @@ def knowledge_results(query: str) -> list[dict]:
         {
             "article_id": r.article_id, "slug": r.slug, "title": r.title, "snippet": _snippet_safe(r.snippet),
             "score": round(r.score, 4), "heading_path": r.heading_path, "category": r.category, "locale": r.locale,
-            "url": _article_admin_url(r.article_id), "public_url": public_urls.get(r.article_id) or "",
+            # Agents open the article in the admin; without the knowledge base's admin, where it is published.
+            "url": _article_admin_url(r.article_id) or public_urls.get(r.article_id) or None, "public_url": public_urls.get(r.article_id) or "",
             "passage": _passage_text(r),
         }
         for r in results
