@@ -61,6 +61,7 @@ ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
         "ai.category": VIEW,
         "ai.classification": VIEW,
         "ai.correction": VIEW,
+        "ai.draft": VIEW,  # the AI's drafts of their teams' conversations (history; the page acts on them)
         "analytics.*": VIEW,
         "kb.*": VIEW,  # agents read the knowledge base (answers, links); managers and up write it
     },

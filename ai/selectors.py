@@ -53,3 +53,18 @@ def conversation_corrected(*, conversation: Conversation) -> bool:
     """Whether an agent has chosen this conversation's category (a Correction exists): the
     pipeline's later classifications of new messages should not overrule a person."""
     return Correction.objects.filter(conversation=conversation).exists()
+
+
+def conversation_draft_current(*, conversation: Conversation):
+    """The draft the conversation page offers: the newest pending one (empty while a worker
+    regenerates it), else None."""
+    from ai.models import Draft
+
+    return Draft.objects.filter(conversation=conversation, status=Draft.Status.PENDING).order_by("-created_at", "-id").first()
+
+
+def conversation_drafts(*, conversation: Conversation):
+    """The conversation's drafts, newest first (the agents' API)."""
+    from ai.models import Draft
+
+    return Draft.objects.filter(conversation=conversation).select_related("used_by").order_by("-created_at", "-id")

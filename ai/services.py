@@ -8,11 +8,13 @@ ai/training.py.
 
 from __future__ import annotations
 
+import difflib
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
-from ai.models import Category, Classification, Correction, TrainingExample
+from ai.models import Category, Classification, Correction, Draft, TrainingExample
 from config.errors import ApplicationError
 from ai.examples import example_add, example_text_hash, example_text_normalise  # noqa: F401 (one rule; re-exported)
 from conversations import services as desk_services
@@ -113,3 +115,98 @@ def categories_active_set(*, categories, is_active: bool) -> int:
     nor accepted from the API, while its examples, corrections and the conversations filed
     under it stay as they are. How many changed."""
     return Category.objects.filter(pk__in=[category.pk for category in categories]).exclude(is_active=is_active).update(is_active=is_active)
+
+
+# ----------------------------------------------------------------------------- drafts
+# What agents do with the AI's drafts (ai/drafts.py makes them): use one (the reply that used
+# it says whether it went out unchanged or edited, and how much), discard one, or ask for
+# another. The conversation page and the agents' API call these; the caller has checked that
+# `by` may act on the draft's conversation (conversations/access.py).
+
+
+def _text_for_comparison(text: str) -> str:
+    # A browser's textarea sends CRLF and agents' editors trim: neither is an edit.
+    return "\n".join(line.rstrip() for line in (text or "").replace("\r\n", "\n").replace("\r", "\n").strip().split("\n"))
+
+
+def draft_similarity(*, draft_text: str, sent_text: str) -> float:
+    """How close the sent reply stayed to the draft: difflib's ratio, 1.0 = unchanged."""
+    a, b = _text_for_comparison(draft_text), _text_for_comparison(sent_text)
+    if a == b:
+        return 1.0
+    return round(difflib.SequenceMatcher(None, a, b, autojunk=False).ratio(), 4)
+
+
+def _draft_pending_locked(draft: Draft) -> Draft:
+    draft = Draft.objects.select_for_update().get(pk=draft.pk)
+    if draft.status != Draft.Status.PENDING:
+        raise ApplicationError(f"This draft is already {draft.get_status_display().lower()}.", code="draft_not_pending",
+                               fields={"draft": ["not pending"]})
+    return draft
+
+
+@transaction.atomic
+def draft_use_record(*, draft_id: int | None, conversation: Conversation, sent_message: Message, by: User) -> Draft | None:
+    """The reply `sent_message` used draft `draft_id` (the reply form and the agents' API pass
+    it along): accepted when sent unchanged, edited otherwise, with the similarity. A reply
+    is never refused for its draft: an unknown, foreign or no longer pending draft is ignored."""
+    if draft_id is None:
+        return None
+    draft = Draft.objects.select_for_update().filter(pk=draft_id, conversation=conversation, status=Draft.Status.PENDING).exclude(content="").first()
+    if draft is None:
+        return None
+    draft.similarity = draft_similarity(draft_text=draft.content, sent_text=sent_message.content)
+    draft.status = Draft.Status.ACCEPTED if draft.similarity == 1.0 else Draft.Status.EDITED
+    draft.sent_message, draft.used_by, draft.used_at = sent_message, by, timezone.now()
+    draft.save(update_fields=["similarity", "status", "sent_message", "used_by", "used_at"])
+    return draft
+
+
+@transaction.atomic
+def draft_reject(*, draft: Draft, by: User, reason: str = "") -> Draft:
+    """An agent discards a draft (`used_by`/`used_at` say who and when), optionally saying why."""
+    reason = (reason or "").strip()
+    if "\x00" in reason:
+        raise ApplicationError("The reason must not contain NUL characters.", fields={"reason": ["no NUL characters"]})
+    if len(reason) > 300:
+        raise ApplicationError("The reason may be at most 300 characters.", fields={"reason": ["at most 300 characters"]})
+    draft = _draft_pending_locked(draft)
+    draft.status, draft.rejected_reason, draft.used_by, draft.used_at = Draft.Status.REJECTED, reason, by, timezone.now()
+    draft.save(update_fields=["status", "rejected_reason", "used_by", "used_at"])
+    return draft
+
+
+@transaction.atomic
+def draft_regenerate(*, draft: Draft, by: User) -> Draft:
+    """An agent asks for another draft: the old one is superseded at once and a new, empty one
+    (origin regenerate) stands for it until a worker writes it after commit (ai.tasks): the
+    page shows "regenerating…" meanwhile. Never any AI work in the request."""
+    from ai import tasks  # tasks call services; imported late like conversations.followups does
+    from ai.drafts import drafts_newer_than
+
+    draft = Draft.objects.select_for_update().get(pk=draft.pk)
+    if draft.status not in (Draft.Status.PENDING, Draft.Status.REJECTED) or not draft.content:
+        raise ApplicationError("Only a pending or discarded draft can be regenerated.", code="draft_not_pending", fields={"draft": ["not pending"]})
+    if draft.message_id is None:
+        raise ApplicationError("The message this draft answered is gone.", code="draft_not_pending", fields={"draft": ["no message"]})
+    # A discarded draft of an earlier message must not push aside the newer message's draft.
+    if Draft.objects.filter(conversation_id=draft.conversation_id).filter(drafts_newer_than(draft.message)).exists():
+        raise ApplicationError("A newer customer message has its own draft.", code="draft_not_pending", fields={"draft": ["stale"]})
+    if draft.status == Draft.Status.PENDING:
+        draft.status = Draft.Status.SUPERSEDED
+        draft.save(update_fields=["status"])
+    # Any other pending draft of the conversation is stale too: one pending draft at a time.
+    Draft.objects.filter(conversation_id=draft.conversation_id, status=Draft.Status.PENDING).update(status=Draft.Status.SUPERSEDED)
+    new = Draft.objects.create(
+        conversation_id=draft.conversation_id, message_id=draft.message_id, origin=Draft.Origin.REGENERATE,
+        content="", language=draft.language, provider="", model="", reasoning=f"Regenerated by {by.get_full_name() or by.email} from draft {draft.pk}.",
+    )
+    transaction.on_commit(lambda: tasks.draft_regenerate.delay(new.pk))
+    return new
+
+
+def knowledge_gaps_resolve(*, gaps) -> int:
+    """A manager marks gaps answered (an article now covers them); how many changed."""
+    from ai.models import KnowledgeGap
+
+    return KnowledgeGap.objects.filter(pk__in=[gap.pk for gap in gaps], resolved_at__isnull=True).update(resolved_at=timezone.now())

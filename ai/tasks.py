@@ -33,3 +33,16 @@ def cache_expire() -> int:
 
     with job_run(job="ai_cache_expire"):
         return expire()
+
+
+@shared_task
+def draft_regenerate(draft_id: int) -> bool:
+    """Write a draft an agent asked to regenerate (ai.services.draft_regenerate made it empty)."""
+    from ai.drafts import draft_regenerate_run
+    from ai.models import Draft
+
+    draft = Draft.objects.select_related("message__conversation__contact").filter(pk=draft_id).first()
+    if draft is None:
+        return False
+    draft_regenerate_run(draft=draft)
+    return True

@@ -24,7 +24,7 @@ from config.ratelimit import windows_count
 # ----------------------------------------------------------------------------- errors
 
 # Codes of ApplicationError that mean "conflicts with what is stored", answered 409.
-CONFLICT_CODES = {"already_rated", "already_member", "duplicate_external_id", "slug_taken", "domain_taken"}
+CONFLICT_CODES = {"already_rated", "already_member", "duplicate_external_id", "slug_taken", "domain_taken", "draft_not_pending"}
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:

@@ -8,12 +8,19 @@ from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
 
 from accounts.selectors import account_members
+from config import inputs
 from ai.selectors import categories_active
 from conversations.models import Conversation, Label, Priority, Team
 
 
 class ReplyForm(forms.Form):
     content = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Reply to the customer… (/code inserts a canned response)"}), max_length=20000)
+    # The AI draft the reply box was filled with ("use"): sending records what became of it.
+    draft_id = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
+
+    def clean_draft_id(self) -> int | None:
+        # Never a reason to refuse the reply itself: a draft id that is not one is ignored.
+        return inputs.id_or_none(self.cleaned_data.get("draft_id") or "")
 
 
 class NoteForm(forms.Form):
@@ -64,3 +71,14 @@ class ConversationActionForm(ActionForm):
     priority = forms.TypedChoiceField(choices=[("", "priority…"), *Priority.choices], coerce=int, required=False, empty_value=None)
     label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…")
     category = forms.ModelChoiceField(queryset=categories_active(), required=False, empty_label="category…")
+
+
+class DraftRejectForm(forms.Form):
+    """Discard the AI's draft, optionally saying why (it tells the team what the AI gets wrong)."""
+
+    draft = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+    reason = forms.CharField(required=False, max_length=300, widget=forms.TextInput(attrs={"placeholder": "Why? (optional)", "size": 24}))
+
+
+class DraftRegenerateForm(forms.Form):
+    draft = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)

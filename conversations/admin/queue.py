@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.http import Http404, HttpResponseRedirect
+from django.urls import path
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +26,7 @@ from accounts.sites import desk_admin_site
 from ai import selectors as ai_selectors
 from ai import services as ai_services
 from analytics import drilldown as analytics_drilldown
+from ai.models import Draft
 from config import inputs
 from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
@@ -32,7 +34,10 @@ from config.pagination import CappedCountPaginator
 from conversations import events, selectors, services
 from conversations.access import conversations_visible_to
 from conversations.events import Actor
-from conversations.forms import AssignForm, CategoryForm, ConversationActionForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm
+from conversations.admin import assist
+from conversations.forms import (
+    AssignForm, CategoryForm, ConversationActionForm, DraftRegenerateForm, DraftRejectForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm,
+)
 from conversations.models import CannedResponse, Conversation, Label, Priority
 
 PRIORITY_COLOURS = {0: "#9ca3af", 1: "#60a5fa", 2: "#f59e0b", 3: "#f97316", 4: "#dc2626"}
@@ -297,12 +302,15 @@ class ConversationAdmin(HearthModelAdmin):
 
     # ------------------------------------------------------------------ conversation page
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        with _account_time_zone(request):
-            response = self._conversation_page(request, object_id)
-            return response.render() if isinstance(response, TemplateResponse) else response
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/knowledge/", self.admin_site.admin_view(self.knowledge_view), name="%s_%s_knowledge" % info),
+            path("<path:object_id>/draft/", self.admin_site.admin_view(self.draft_state_view), name="%s_%s_draft" % info),
+            *super().get_urls(),
+        ]
 
-    def _conversation_page(self, request, object_id):
+    def _conversation_visible(self, request, object_id) -> Conversation:
         if not self.has_view_permission(request):
             raise PermissionDenied
         conversation_id = inputs.id_or_none(object_id)
@@ -311,7 +319,24 @@ class ConversationAdmin(HearthModelAdmin):
             raise Http404("No such conversation")
         if not conversations_visible_to(request.user, account=request.tenant).filter(pk=conversation.pk).exists():
             raise PermissionDenied("This conversation belongs to a team you are not in.")
+        return conversation
 
+    def knowledge_view(self, request, object_id):
+        """The Knowledge panel's search, as JSON for the page's script (`?q=`)."""
+        self._conversation_visible(request, object_id)
+        return assist.knowledge_json(request)
+
+    def draft_state_view(self, request, object_id):
+        """Whether the conversation's draft is still being regenerated (the page's script asks)."""
+        return assist.draft_state_json(conversation=self._conversation_visible(request, object_id))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        with _account_time_zone(request):
+            response = self._conversation_page(request, object_id)
+            return response.render() if isinstance(response, TemplateResponse) else response
+
+    def _conversation_page(self, request, object_id):
+        conversation = self._conversation_visible(request, object_id)
         forms = self._page_forms(request, conversation)
         if request.method == "POST":
             if not self.has_change_permission(request, conversation):
@@ -337,6 +362,8 @@ class ConversationAdmin(HearthModelAdmin):
             "priority": PriorityForm(bound("priority"), prefix="priority", initial={"priority": conversation.priority}),
             "labels": LabelsForm(bound("labels"), prefix="labels", initial={"labels": list(conversation.labels.values_list("pk", flat=True))}),
             "category": CategoryForm(bound("category"), prefix="category"),
+            "draft_reject": DraftRejectForm(bound("draft_reject"), prefix="draft_reject"),
+            "draft_regenerate": DraftRegenerateForm(bound("draft_regenerate"), prefix="draft_regenerate"),
         }
 
     def _handle_post(self, request, conversation, forms):
@@ -352,7 +379,8 @@ class ConversationAdmin(HearthModelAdmin):
         try:
             if action == "reply":
                 content = selectors.canned_response_expand(data["content"])
-                services.message_add_reply(conversation=conversation, content=content, author=request.user)
+                reply = services.message_add_reply(conversation=conversation, content=content, author=request.user)
+                ai_services.draft_use_record(draft_id=data.get("draft_id"), conversation=conversation, sent_message=reply, by=request.user)
                 messages.success(request, "Reply sent.")
             elif action == "note":
                 services.message_add_note(conversation=conversation, content=data["content"], author=request.user)
@@ -373,10 +401,23 @@ class ConversationAdmin(HearthModelAdmin):
                 category = data["category"]
                 corrected = ai_services.classification_correct(conversation=conversation, category=category, by=request.user)
                 messages.success(request, f"Category: {category}. The AI learns from it." if corrected else f"The category is already {category}.")
+            elif action == "draft_reject":
+                ai_services.draft_reject(draft=self._draft_of(conversation, data["draft"]), by=request.user, reason=data["reason"])
+                messages.success(request, "Draft discarded.")
+            elif action == "draft_regenerate":
+                ai_services.draft_regenerate(draft=self._draft_of(conversation, data["draft"]), by=request.user)
+                messages.success(request, "Regenerating the draft…")
         except ApplicationError as error:
             messages.error(request, error.message)
             return None
         return HttpResponseRedirect(request.path)
+
+    @staticmethod
+    def _draft_of(conversation, draft_id: int) -> Draft:
+        draft = Draft.objects.filter(pk=draft_id, conversation=conversation).first()
+        if draft is None:
+            raise ApplicationError("No such draft in this conversation.", fields={"draft": ["no such draft"]})
+        return draft
 
     def _render_page(self, request, conversation, forms):
         thread = list(selectors.conversation_thread(conversation=conversation))
@@ -399,5 +440,25 @@ class ConversationAdmin(HearthModelAdmin):
             "can_change": self.has_change_permission(request, conversation),
             "role": membership_role(request.user, account=request.tenant),
             "queue_url": reverse("admin:conversations_conversation_changelist"),
+            **self._assist_context(request, conversation, forms),
         }
         return TemplateResponse(request, "admin/conversations/conversation/page.html", context)
+
+    def _assist_context(self, request, conversation, forms) -> dict:
+        """The draft panel and the Knowledge panel (conversations/admin/assist.py)."""
+        panel = assist.draft_panel(conversation=conversation, use_draft=request.GET.get("use_draft"))
+        if panel["draft_using"] is not None and not forms["reply"].is_bound:
+            # "Use" without the page's script: the reply box arrives filled with the draft.
+            forms["reply"] = ReplyForm(prefix="reply", initial={"content": panel["draft_using"].content, "draft_id": panel["draft_using"].pk})
+        knowledge_query, knowledge_error, results = request.GET.get("kq", ""), "", []
+        try:
+            knowledge_query = assist.knowledge_query_clean(knowledge_query)
+            results = assist.knowledge_results(knowledge_query)
+        except assist.KnowledgeQueryInvalid as error:
+            knowledge_query, knowledge_error = "", str(error)
+        return {
+            **panel,
+            "knowledge_query": knowledge_query, "knowledge_error": knowledge_error, "knowledge_results": results,
+            "knowledge_url": reverse("admin:conversations_conversation_knowledge", args=[conversation.pk]),
+            "draft_state_url": reverse("admin:conversations_conversation_draft", args=[conversation.pk]),
+        }

@@ -124,14 +124,19 @@ class ConversationDetailApi(AgentApi):
         return Response(AgentConversationSerializer(Conversation.objects.select_related("contact").get(pk=conversation.pk)).data)
 
 
+class ReplyInput(ContentInput):
+    draft_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="The AI draft this reply used (GET .../drafts): recorded as accepted or edited")
+
+
 class ConversationReplyApi(AgentApi):
-    @extend_schema(operation_id="conversation_reply", request=ContentInput, responses={201: AgentMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)}, tags=["agents"])
+    @extend_schema(operation_id="conversation_reply", request=ReplyInput, responses={201: AgentMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)}, tags=["agents"])
     def post(self, request, number: int):
         conversation = self.conversation(number)
         self.require_change("conversations.change_conversation")
-        data = ContentInput(data=request.data)
+        data = ReplyInput(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.message_add_reply(conversation=conversation, content=selectors.canned_response_expand(data.validated_data["content"]), author=request.user)
+        ai_services.draft_use_record(draft_id=data.validated_data.get("draft_id"), conversation=conversation, sent_message=message, by=request.user)
         return Response(AgentMessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 
 from config.api import NumberConverter, SmallIdConverter
-from conversations.api import agents, widget
+from conversations.api import agents, drafts, widget
 
 register_converter(NumberConverter, "number")
 register_converter(SmallIdConverter, "id")
@@ -25,6 +25,9 @@ agent_urlpatterns = [
     path("conversations/<number:number>/notes", agents.ConversationNoteApi.as_view(), name="api-conversation-note"),
     path("conversations/<number:number>/assign", agents.ConversationAssignApi.as_view(), name="api-conversation-assign"),
     path("conversations/<number:number>/status", agents.ConversationStatusApi.as_view(), name="api-conversation-status"),
+    path("conversations/<number:number>/drafts", drafts.ConversationDraftListApi.as_view(), name="api-conversation-drafts"),
+    path("conversations/<number:number>/drafts/<id:draft_id>/reject", drafts.DraftRejectApi.as_view(), name="api-draft-reject"),
+    path("conversations/<number:number>/drafts/<id:draft_id>/regenerate", drafts.DraftRegenerateApi.as_view(), name="api-draft-regenerate"),
     path("contacts/", agents.ContactListApi.as_view(), name="api-contacts"),
     path("contacts/<id:contact_id>/", agents.ContactDetailApi.as_view(), name="api-contact"),
 ]
