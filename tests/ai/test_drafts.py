@@ -130,7 +130,9 @@ def _llm(fake, answer):
 
 
 def test_an_llm_draft_keeps_citations_of_the_passages_it_was_given_and_removes_the_others(open_conversation, fake_openai):
-    refunds = article_create(title="Refunds", body=REFUNDS, slug="refunds")  # two paragraphs: two passages
+    # Two sections: two passages (a section's paragraphs would share one).
+    sections = REFUNDS.split("\n\n")
+    refunds = article_create(title="Refunds", body=f"## How long it takes\n\n{sections[0]}\n\n## Asking for one\n\n{sections[1]}", slug="refunds")
     article_chunks_sync(article=refunds)
     _llm(fake_openai, "Hello! Refunds take five to seven working days [1] and go back to your card [2]. See also our policy [3].")
     message = customer_message(open_conversation, "How many days until my refund shows up on my card? Can I ask for it from the Orders page?")

@@ -123,7 +123,7 @@ def test_the_knowledge_panel_searches_and_offers_the_passage_and_link_to_insert(
     w = draft_world
     article_chunks_sync(article=article_create(
         title="Delivery times", slug="delivery-times", source_url="https://help.example.com/delivery-times",
-        body="Standard delivery takes three to five working days in Europe.\n\nExpress delivery arrives the next working day.",
+        body="## Standard\n\nStandard delivery takes three to five working days in Europe.\n\n## Express\n\nExpress delivery arrives the next working day.",
     ))
     client = _signed_in(alpha_client, w["agent_a"])
 
