@@ -30,7 +30,8 @@ from django_tenants.utils import get_public_schema_name
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 ALPHA, BETA = "alpha", "beta"
-KEEP_SCHEMAS = {get_public_schema_name(), ALPHA, BETA}
+# The tenant template (accounts/tenant_template.py) stays too: rebuilding it costs seconds.
+KEEP_SCHEMAS = {get_public_schema_name(), ALPHA, BETA, settings.TENANT_BASE_SCHEMA}
 # Tables whose rows come from migrations, not from tests.
 MIGRATION_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
 
