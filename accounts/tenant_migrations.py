@@ -33,8 +33,15 @@ class TenantMigrated:
 
 def tenant_schemas(*, only: list[str] | None = None) -> list[str]:
     """The tenants' schemas (never public, never the template: it has no Account row), in
-    the order they were created; `only` must name existing tenants."""
-    schemas = list(Account.objects.exclude(schema_name="public").order_by("pk").values_list("schema_name", flat=True))
+    the order they were created; `only` must name existing tenants. A database whose public
+    schema was never migrated has none."""
+    connection.set_schema_to_public()
+    if Account._meta.db_table not in connection.introspection.table_names():
+        schemas = []
+    else:
+        schemas = list(
+            Account.objects.exclude(schema_name="public").order_by("pk").values_list("schema_name", flat=True)
+        )
     if only:
         unknown = sorted(set(only) - set(schemas))
         if unknown:

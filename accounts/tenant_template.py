@@ -20,7 +20,8 @@ starts at 1).
 
 The template is rebuilt whenever the code's migrations differ from the ones it recorded:
 after `manage.py migrate_tenants`, and lazily by the first account created after a deploy
-that skipped it. It is rebuilt beside the old one and swapped in with one transaction, so a
+that skipped it (only when the template lacks some of the code's migrations: one ahead of
+the code is what an old process sees during a rolling deploy, and is fine to clone). It is rebuilt beside the old one and swapped in with one transaction, so a
 sign-up never sees a half-built template. Objects this copy does not know (views, functions,
 triggers of our own, sequences used as column defaults) make the template unusable: accounts
 are then created by migrating, slower but right, and a warning says why.
@@ -70,21 +71,27 @@ def _recorded_migrations(schema: str) -> set[tuple[str, str]] | None:
         return set(cursor.fetchall())
 
 
-def template_is_current() -> bool:
-    """True when the template exists and recorded exactly the code's migrations."""
-    return _recorded_migrations(template_schema()) == set(_code_migrations())
+def template_is_current(*, exact: bool = True) -> bool:
+    """True when the template exists and recorded exactly the code's migrations; with
+    `exact=False`, at least the code's (a template ahead of the code is fine to clone: during a
+    rolling deploy the old processes run against the new, backward-compatible schema)."""
+    recorded = _recorded_migrations(template_schema())
+    if recorded is None:
+        return False
+    return recorded == _code_migrations() if exact else _code_migrations() <= recorded
 
 
-def template_refresh(*, force: bool = False, verbosity: int = 0) -> bool:
-    """Rebuild the template if it is missing or its migrations differ from the code's (or
-    always, with `force`); returns whether it was rebuilt.
+def template_refresh(*, force: bool = False, exact: bool = True, verbosity: int = 0) -> bool:
+    """Rebuild the template if it is missing or its migrations differ from the code's (with
+    `exact=False`: lack some of the code's), or always with `force`; returns whether it was
+    rebuilt.
 
     Runs outside any transaction: the build migrates a fresh schema (which commits as it
     goes), beside the current template; only the swap is one short transaction.
     """
     if connection.in_atomic_block:
         raise RuntimeError("the tenant template is rebuilt outside a transaction")
-    if not force and template_is_current():
+    if not force and template_is_current(exact=exact):
         return False
     template = template_schema()
     building = f"{template}_{secrets.token_hex(4)}"
@@ -96,7 +103,7 @@ def template_refresh(*, force: bool = False, verbosity: int = 0) -> bool:
         connection.set_schema_to_public()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SWAP_LOCK])
-            if not force and template_is_current():  # another process swapped one in meanwhile
+            if not force and template_is_current(exact=exact):  # another process swapped one in meanwhile
                 cursor.execute(f"DROP SCHEMA {quote_schema_name(building)} CASCADE")
                 return False
             cursor.execute(f"DROP SCHEMA IF EXISTS {quote_schema_name(template)} CASCADE")
@@ -115,11 +122,13 @@ def template_refresh(*, force: bool = False, verbosity: int = 0) -> bool:
 def template_ready() -> bool:
     """Whether a new schema can be cloned now: the template is current, or was just rebuilt
     (only possible outside a transaction), and holds nothing the clone cannot copy."""
-    if not template_is_current():
+    # Only a template behind the code is rebuilt here: an old process of a rolling deploy must
+    # not take back the template the new release's migrate_tenants just made.
+    if not template_is_current(exact=False):
         if connection.in_atomic_block:
             logger.warning("tenant template %s is out of date inside a transaction: migrating the new schema instead", template_schema())
             return False
-        template_refresh()
+        template_refresh(exact=False)
     try:
         _clone_script(_template_oid())
     except TemplateUnsupported as error:

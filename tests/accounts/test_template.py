@@ -161,10 +161,28 @@ def test_migrating_the_tenants_rebuilds_an_outdated_template(capsys):
     _forget_newest_migration_in_template()
     before = _template_oid()
 
-    call_command("migrate_tenants", schema=["alpha"], verbosity=0)
+    call_command("migrate_tenants", schema=["alpha"], verbosity=1)
 
     assert _template_oid() != before and tenant_template.template_is_current()
     assert "tenant template rebuilt" in capsys.readouterr().out
-    call_command("migrate_tenants", schema=["alpha"], verbosity=0)
+    call_command("migrate_tenants", schema=["alpha"], verbosity=1)
     assert _template_oid() != before
     assert "tenant template up to date" in capsys.readouterr().out
+
+
+def test_a_template_ahead_of_the_code_is_cloned_as_it_is_by_sign_ups_and_rebuilt_by_migrations():
+    """During a rolling deploy the old release's web processes still sign people up: they
+    must not take back the template the new release just migrated."""
+    tenant_template.template_refresh()
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO \"{TEMPLATE}\".django_migrations (app, name, applied) VALUES ('conversations', '9999_from_the_next_release', now())")
+    before = _template_oid()
+
+    account = _account("middeploy")
+
+    assert _template_oid() == before
+    with schema_context(account.schema_name), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM django_migrations WHERE name = '9999_from_the_next_release'")
+        assert cursor.fetchone() == (1,)
+    call_command("migrate_tenants", schema=["alpha"], verbosity=0)  # this release's operator: exact
+    assert _template_oid() != before and tenant_template.template_is_current()

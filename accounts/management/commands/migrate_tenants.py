@@ -69,17 +69,28 @@ class Command(BaseCommand):
         results = tenants_migrate(schemas=schemas, processes=options["processes"], migrate_options=migrate_options, on_result=progress)
         failed = [result for result in results if not result.ok]
         processes = max(1, min(options["processes"], count))
-        self.stdout.write(
-            f"{count - len(failed)} of {count} tenants migrated in {time.perf_counter() - tenants_started:.1f} s "
-            f"({processes} process{'es' if processes > 1 else ''}); {len(failed)} failed"
-        )
+        if verbosity or failed:
+            self.stdout.write(
+                f"{count - len(failed)} of {count} tenants migrated in {time.perf_counter() - tenants_started:.1f} s "
+                f"({processes} process{'es' if processes > 1 else ''}); {len(failed)} failed"
+            )
 
         if not options["skip_template"]:
             try:
                 rebuilt = tenant_template.template_refresh()
             except Exception as error:  # new accounts then migrate their schema: slower, not broken
                 raise CommandError(f"the tenant template failed to rebuild: {type(error).__name__}: {error}") from error
-            self.stdout.write("tenant template rebuilt" if rebuilt else "tenant template up to date")
+            if verbosity:
+                self.stdout.write("tenant template rebuilt" if rebuilt else "tenant template up to date")
+            # Accounts created while this ran may come from the old template. The swap above
+            # waited for every sign-up that was copying the old one, so listing again now
+            # finds them all; later ones are copies of the new template.
+            if not options["schema"]:
+                late = [schema for schema in tenant_schemas() if schema not in set(schemas)]
+                if late:
+                    count += len(late)
+                    results = tenants_migrate(schemas=late, processes=options["processes"], migrate_options=migrate_options, on_result=progress)
+                    failed += [result for result in results if not result.ok]
 
         if failed:
             for result in failed:
