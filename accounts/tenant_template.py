@@ -213,6 +213,15 @@ def _clone_sql(cursor, oid: int, template: str) -> str:
             "INCLUDING STATISTICS)"
         )
 
+    # LIKE copies the columns' comments, not the table's own (`db_table_comment`).
+    cursor.execute(
+        "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
+        "WHERE c.relnamespace = %s AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NOT NULL",
+        [oid],
+    )
+    for table, comment in cursor.fetchall():
+        statements.append(f"COMMENT ON TABLE {_NEW}.{_q(table)} IS '{comment.replace(chr(39), chr(39) * 2)}'")
+
     # LIKE gives an identity's sequence the column's type; a column whose type a migration
     # changed kept its sequence's old type, which the clone keeps too.
     cursor.execute(
