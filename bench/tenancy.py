@@ -143,10 +143,13 @@ def migrate_all(processes: int) -> float:
 
 
 def drop_tenants(slugs: list[str]) -> float:
-    """Schemas, then the platform rows (plain SQL: the ORM's cascade would look for the users'
-    rows in tenant tables from the public schema). One transaction per tenant: dropping a
-    schema locks each of its ~220 tables and indexes, and hundreds at once exhaust
-    PostgreSQL's lock table (max_locks_per_transaction)."""
+    """Every schema first, one per transaction, then the platform rows (plain SQL: the ORM's
+    cascade would look for the users' rows in tenant tables from the public schema).
+
+    The order matters at this scale: each tenant schema has foreign keys to the public user
+    table, so deleting a user while the schemas exist makes PostgreSQL check (and lock) the
+    referencing tables of every schema left; with 200 schemas that overflowed its lock table
+    ("out of shared memory", max_locks_per_transaction)."""
     from django.db import connection, transaction
 
     started = time.perf_counter()
@@ -154,12 +157,13 @@ def drop_tenants(slugs: list[str]) -> float:
     for slug in slugs:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{slug}" CASCADE')
-            accounts = "SELECT id FROM accounts_account WHERE schema_name = %s"
-            for table, column in [("accounts_membership", "account_id"), ("accounts_invitation", "account_id"),
-                                  ("accounts_apitoken", "account_id"), ("accounts_domain", "tenant_id")]:
-                cursor.execute(f"DELETE FROM {table} WHERE {column} IN ({accounts})", [slug])
-            cursor.execute("DELETE FROM accounts_user WHERE email = %s", [f"owner@{slug}.example"])
-            cursor.execute("DELETE FROM accounts_account WHERE schema_name = %s", [slug])
+    with transaction.atomic(), connection.cursor() as cursor:
+        accounts = "SELECT id FROM accounts_account WHERE schema_name = ANY(%s)"
+        for table, column in [("accounts_membership", "account_id"), ("accounts_invitation", "account_id"),
+                              ("accounts_apitoken", "account_id"), ("accounts_domain", "tenant_id")]:
+            cursor.execute(f"DELETE FROM {table} WHERE {column} IN ({accounts})", [slugs])
+        cursor.execute("DELETE FROM accounts_user WHERE email = ANY(%s)", [[f"owner@{slug}.example" for slug in slugs]])
+        cursor.execute("DELETE FROM accounts_account WHERE schema_name = ANY(%s)", [slugs])
     return time.perf_counter() - started
 
 
