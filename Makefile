@@ -53,7 +53,7 @@ stop:
 	@if [ -x $(PY) ]; then $(PY) -m config.embedded stop; fi
 
 migrate: install
-	$(PY) manage.py migrate_schemas
+	$(PY) manage.py migrate_tenants
 
 seed: migrate
 	$(PY) manage.py seed_demo

@@ -47,6 +47,20 @@ class Account(TenantMixin):
     def __str__(self) -> str:
         return f"{self.name} ({self.schema_name})"
 
+    def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool:
+        """A new schema is a clone of the migrated tenant template (accounts/tenant_template.py):
+        a fraction of a second at any number of migrations, instead of replaying them all."""
+        from django_tenants.utils import schema_exists
+
+        from accounts import tenant_template
+
+        if sync_schema and not self.is_public and tenant_template.template_ready():
+            if check_if_exists and schema_exists(self.schema_name):
+                return False
+            tenant_template.schema_clone(schema_name=self.schema_name)
+            return True
+        return super().create_schema(check_if_exists=check_if_exists, sync_schema=sync_schema, verbosity=verbosity)
+
     @property
     def slug(self) -> str:
         return self.schema_name

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_exists
 
+from accounts import tenant_template
 from accounts.models import Account, ApiToken, Domain, Invitation, Membership, User, validate_timezone
 from accounts.validators import validate_account_slug
 from config.errors import ApplicationError
@@ -45,7 +46,7 @@ def account_create(
     plan: str = Account.Plan.TRIAL,
     timezone: str = "UTC",
 ) -> AccountCreated:
-    """Create an account: its schema (migrated), its domain and its owner, all or nothing.
+    """Create an account: its schema (a clone of the migrated tenant template), its domain and its owner, all or nothing.
 
     Everything is validated before anything is written; the writes then run in one
     transaction, and PostgreSQL's transactional DDL rolls the new schema back with the rows
@@ -92,9 +93,12 @@ def account_create(
         except ValidationError as error:
             raise ApplicationError(_messages(error), code="weak_password", fields={"password": error.messages}) from error
 
+    # A template left behind by new migrations is rebuilt here, outside the transaction (its
+    # build commits as it migrates); the clone below is then part of the transaction.
+    tenant_template.template_ready()
     with transaction.atomic():
         account = Account(schema_name=slug, name=name, plan=plan, timezone=timezone)
-        account.save(verbosity=0)  # creates and migrates the schema
+        account.save(verbosity=0)  # creates the schema, cloned from the tenant template
         account_domain = Domain.objects.create(domain=domain, tenant=account, is_primary=True)
         owner_is_new = owner is None
         if owner_is_new:

@@ -117,6 +117,13 @@ INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_
 TENANT_MODEL = "accounts.Account"
 TENANT_DOMAIN_MODEL = "accounts.Domain"
 PUBLIC_SCHEMA_NAME = "public"
+# New tenants' schemas are cloned from this migrated template (accounts/tenant_template.py),
+# rebuilt whenever the migrations change. Our own clone, not django-tenants' (which loses
+# pgvector's dimensions), so TENANT_CREATION_FAKES_MIGRATIONS stays off.
+TENANT_BASE_SCHEMA = "tenant_template"
+# `manage.py migrate_tenants` migrates this many tenant schemas at once (forked processes);
+# each holds one database connection while it runs.
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MIGRATION_PROCESSES", 4)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # `SET search_path` once per request (set_tenant) instead of before every query. Safe because
 # the backend forgets the path on every rollback and savepoint rollback, which undo a SET

@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, bind, **options):
         self.stdout.write("migrating the public schema and every tenant schema ...")
-        call_command("migrate_schemas", interactive=False, verbosity=0)
+        call_command("migrate_tenants", verbosity=0)
         call_command("seed_demo", verbosity=0)
         self._print_welcome(port)
 
