@@ -23,11 +23,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.postgres.search import SearchVector, SearchVectorField
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Func, Value
+from django.db.models.signals import post_save, pre_save
 
 from config.errors import ApplicationError
-from config.sql import CompiledQuery
+from config.sql import CompiledInsert, CompiledQuery, update_query
 from conversations import events, followups
 from conversations.events import Actor
 from conversations.models import SEARCH_CONFIG, Contact, Conversation, Inbox, Message, Priority
@@ -155,6 +156,33 @@ _LOCKED_WITH_CONTACT = CompiledQuery(
     "pk",
 )
 
+# The message's row, and the usual UPDATE of its open conversation (two clocks, the search
+# words): what Message.objects.create and _words_saved run, with their SQL built once.
+_MESSAGE_INSERT = CompiledInsert(Message)
+_OPEN_CONVERSATION_TOUCHED = CompiledQuery(
+    lambda pk, moment, waiting_since, text: update_query(
+        Conversation.objects.filter(pk=pk), last_activity_at=Value(moment), waiting_since=Value(waiting_since),
+        search_document=_WordsAdded(text),
+    ),
+    "pk", "moment", "waiting_since", texts=("text",),
+)
+_TOUCHED_FIELDS = frozenset({"last_activity_at", "waiting_since", "search_document"})
+
+
+def _open_conversation_touched(conversation: Conversation, text: str) -> None:
+    """_words_saved(conversation, text, ["last_activity_at", "waiting_since"]), compiled: the
+    same statement, the same signals (the model's save() sends them with these fields)."""
+    alias = connection.alias
+    pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
+    changed = _OPEN_CONVERSATION_TOUCHED.execute(
+        pk=conversation.pk, moment=conversation.last_activity_at, waiting_since=conversation.waiting_since,
+        text=text[:SEARCH_TEXT_CAP],
+    )
+    if not changed:  # as save(update_fields=...) says it
+        raise DatabaseError("Save with update_fields did not affect any rows.")
+    conversation.__dict__.pop("search_document", None)  # stale now: unloaded, as _words_saved leaves it
+    post_save.send(sender=Conversation, instance=conversation, created=False, update_fields=_TOUCHED_FIELDS, raw=False, using=alias)
+
 
 def message_add_incoming(
     *,
@@ -191,7 +219,7 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
     conversation._state.fields_cache["contact"] = contact
     if conversation.contact.blocked:
         raise ApplicationError("this contact is blocked", code="contact_blocked")
-    message = Message.objects.create(
+    message = _MESSAGE_INSERT.create(
         conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
         sender_id=conversation.contact_id, content=content, attachments=attachments, idempotency_key=idempotency_key,
         created_at=moment,
@@ -205,7 +233,10 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
         conversation.waiting_since = moment
     # The row is locked above, so no save here can lose a concurrent change. A reopen saves
     # every field (status, clocks, SLA); the usual message on an open conversation moves two.
-    _words_saved(conversation, content, None if reopened else ["last_activity_at", "waiting_since"])
+    if reopened:
+        _words_saved(conversation, content, None)
+    else:
+        _open_conversation_touched(conversation, content)
     followups.message_received(message)
     return message
 
