@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 from django.db import connection, models
 from django.db.models import QuerySet
+from django.db.models.constants import OnConflict
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.models.sql.compiler import SQLCompiler
@@ -127,23 +128,26 @@ def update_query(queryset: QuerySet, **values) -> SimpleNamespace:
 
 class CompiledInsert:
     """`Model.objects.create(**fields)` with its INSERT ... RETURNING built once per process.
+    With `ignore_conflicts`, `ON CONFLICT DO NOTHING`: `create` returns None when a unique
+    constraint already holds such a row (pre_save was sent; post_save is not).
 
     The ORM's work per row is kept: the model's __init__ (defaults), each field's `pre_save`
     and `get_db_prep_save` (auto_now_add, JSON), related objects' checks, and the pre_save /
     post_save signals. Not for models with parents (multi-table inheritance) or their own
     `save()`, nor for values that are expressions (a database default): those are refused."""
 
-    def __init__(self, model: type[models.Model]):
+    def __init__(self, model: type[models.Model], *, ignore_conflicts: bool = False):
         meta = model._meta
         if meta.parents or model.save is not models.Model.save:
             raise ValueError(f"{model.__name__}: CompiledInsert is for plain models only")
         self.model = model
         self._fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
         self._returning = meta.db_returning_fields
+        self._on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         self._sql: str | None = None
 
     def _compile(self, instance) -> str:
-        query = InsertQuery(self.model)
+        query = InsertQuery(self.model, on_conflict=self._on_conflict)
         query.insert_values(self._fields, [instance])
         compiler = query.get_compiler(connection.alias)
         compiler.returning_fields = self._returning
@@ -154,7 +158,7 @@ class CompiledInsert:
         ]
         return sql
 
-    def create(self, **fields) -> models.Model:
+    def create(self, **fields) -> models.Model | None:
         model, alias = self.model, connection.alias
         instance = model(**fields)
         instance._prepare_related_fields_for_save(operation_name="save")
@@ -168,6 +172,8 @@ class CompiledInsert:
         with connection.cursor() as cursor:
             cursor.execute(self._sql, params)
             row = cursor.fetchone()
+        if row is None:  # ON CONFLICT DO NOTHING did nothing
+            return None
         for field, converters, value in zip(self._returning, self._converters, row):
             for converter in converters:
                 value = converter(value, field.cached_col, connection)

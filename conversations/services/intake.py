@@ -144,12 +144,6 @@ def conversation_open_once(*, inbox: Inbox, contact: Contact, idempotency_key: s
         return winner, False
 
 
-# Before every message a widget sends: its SQL is built once per process (config/sql.py).
-_IDEMPOTENCY_PROBE = CompiledQuery(
-    lambda conversation_id, key: Message.objects.filter(conversation_id=conversation_id, idempotency_key=key).values_list("id")[:1],
-    "conversation_id", texts=("key",),
-)
-
 # The row lock each incoming message takes, with the contact (blocked or not) beside it.
 _LOCKED_WITH_CONTACT = CompiledQuery(
     lambda pk: Conversation.objects.select_for_update(of=("self",)).select_related("contact").filter(pk=pk),
@@ -157,8 +151,10 @@ _LOCKED_WITH_CONTACT = CompiledQuery(
 )
 
 # The message's row, and the usual UPDATE of its open conversation (two clocks, the search
-# words): what Message.objects.create and _words_saved run, with their SQL built once.
-_MESSAGE_INSERT = CompiledInsert(Message)
+# words): what Message.objects.create and _words_saved run, with their SQL built once. The
+# INSERT stores nothing when the conversation has the idempotency key already (the unique
+# (conversation, idempotency_key) constraint: ON CONFLICT DO NOTHING).
+_MESSAGE_INSERT = CompiledInsert(Message, ignore_conflicts=True)
 _OPEN_CONVERSATION_TOUCHED = CompiledQuery(
     lambda pk, moment, waiting_since, text: update_query(
         Conversation.objects.filter(pk=pk), last_activity_at=Value(moment), waiting_since=Value(waiting_since),
@@ -195,35 +191,27 @@ def message_add_incoming(
     """The customer writes. Returns (message, created); a repeated idempotency key returns the
     first message and writes nothing, also when two retries race."""
     content = _content_required(content, attachments)
-    if idempotency_key:
-        # Nearly every key is new: probe for an id (one column, no ordering), read the row on a hit.
-        seen = _IDEMPOTENCY_PROBE.rows(conversation_id=conversation.pk, key=idempotency_key)
-        if seen:
-            return Message.objects.get(pk=seen[0][0]), False
-    try:
-        with transaction.atomic():
-            message = _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        # The concurrent retry won the unique (conversation, idempotency_key) race.
-        return Message.objects.get(conversation=conversation, idempotency_key=idempotency_key), False
-    return message, True
+    with transaction.atomic():
+        return _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
 
 
-def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> Message:
+def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> tuple[Message, bool]:
     found = _LOCKED_WITH_CONTACT.instances(pk=conversation.pk)
     if not found:
         raise Conversation.DoesNotExist("Conversation matching query does not exist.")
     conversation, contact = found[0]
     conversation._state.fields_cache["contact"] = contact
-    if conversation.contact.blocked:
-        raise ApplicationError("this contact is blocked", code="contact_blocked")
+    # Nearly every key is new, so no probe before: the INSERT itself finds a repeat (a retry
+    # whose first try committed, or a concurrent one: it waits for that one to commit).
     message = _MESSAGE_INSERT.create(
         conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
         sender_id=conversation.contact_id, content=content, attachments=attachments, idempotency_key=idempotency_key,
         created_at=moment,
     )
+    if message is None:
+        return Message.objects.get(conversation=conversation, idempotency_key=idempotency_key), False
+    if conversation.contact.blocked:  # (a blocked contact's retry still gets its first message)
+        raise ApplicationError("this contact is blocked", code="contact_blocked")  # the INSERT rolls back
     conversation.last_activity_at = moment
     reopened = conversation.status != Status.OPEN
     if reopened:
@@ -238,7 +226,7 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
     else:
         _open_conversation_touched(conversation, content)
     followups.message_received(message)
-    return message
+    return message, True
 
 
 @transaction.atomic
