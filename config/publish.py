@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-
 from typing import NamedTuple
 
 import redis

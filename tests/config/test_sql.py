@@ -106,8 +106,7 @@ def test_a_compiled_insert_sends_the_model_s_signals(db, alpha):
 def test_a_compiled_update_binds_datetimes_texts_and_expressions(db, alpha):
     from datetime import timedelta
 
-    from django.db.models import F
-    from django.db.models import Value
+    from django.db.models import F, Value
     from django.utils import timezone
 
     from config.sql import update_query
