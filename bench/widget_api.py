@@ -138,14 +138,71 @@ def baseline_client(client: httpx.Client, _number, stop_at: float, recorder: Rec
         recorder.add("baseline insert", time.perf_counter() - started, response.status_code == 201)
 
 
-def run_phase(target, sessions: list[tuple[httpx.Client, int]], seconds: float, recorder: Recorder) -> float:
-    """Every client runs `target` for `seconds`; returns the phase's wall time."""
+def run_phase(target, sessions: list[tuple[httpx.Client, int]], seconds: float, recorder: Recorder, cpu: "CPUMeter") -> float:
+    """Every client runs `target` for `seconds`; returns the phase's wall time. `cpu` adds up
+    what each part of the stack spent on the phase."""
     stop_at = time.monotonic() + seconds
     started = time.monotonic()
+    before = cpu.snapshot()
     with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
         for future in [pool.submit(target, client, number, stop_at, recorder) for client, number in sessions]:
             future.result()
+    cpu.add(before, cpu.snapshot())
     return time.monotonic() - started
+
+
+class CPUMeter:
+    """CPU seconds spent by each part of the stack, from /proc: the gunicorn workers, the
+    PostgreSQL server (every process of it: backends, WAL writer; children reaped meanwhile
+    included), Redis, and this client. Unlike req/s, a neighbour's load does not move these
+    much: they are the machine's cost of one request, whoever else is using the cores."""
+
+    PARTS = ("gunicorn", "postgres", "redis", "client")
+
+    def __init__(self, gunicorn_pid: int):
+        self.gunicorn_pid = gunicorn_pid
+        self.postgres_pid = self._pidfile(embedded.DATA_DIR / "postgres" / "postmaster.pid")
+        self.redis_pid = self._pidfile(embedded.DATA_DIR / "redis" / "redis.pid")
+        self.spent = dict.fromkeys(self.PARTS, 0.0)
+
+    @staticmethod
+    def _pidfile(path: Path) -> int | None:
+        try:
+            return int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None  # DATABASE_URL/REDIS_URL elsewhere: not measured
+
+    @staticmethod
+    def _times(pid: int | None, with_children: bool) -> float:
+        """utime + stime of `pid` and its live children (+ reaped children's, if asked)."""
+        if pid is None:
+            return 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        total = 0.0
+        for index, each in enumerate([str(pid), *children]):
+            try:
+                fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+            if index == 0 and with_children:
+                total += (int(fields[13]) + int(fields[14])) / tick
+        return total
+
+    def snapshot(self) -> dict[str, float]:
+        own = os.times()
+        return {
+            "gunicorn": self._times(self.gunicorn_pid, True), "postgres": self._times(self.postgres_pid, True),
+            "redis": self._times(self.redis_pid, False), "client": own.user + own.system,
+        }
+
+    def add(self, before: dict[str, float], after: dict[str, float]) -> None:
+        for part in self.PARTS:
+            self.spent[part] += after[part] - before[part]
 
 
 # ----------------------------------------------------------------------------- profile
@@ -335,6 +392,7 @@ def main() -> int:
     root = f"http://127.0.0.1:{port}"
     recorders = {"baseline": Recorder(), "post": Recorder(), "poll": Recorder()}
     elapsed = dict.fromkeys(recorders, 0.0)
+    cpu = {phase: CPUMeter(server.pid) for phase in recorders}
     clients: list[httpx.Client] = []
     try:
         deadline = time.monotonic() + 180  # a busy machine can take a while to start the workers
@@ -361,16 +419,18 @@ def main() -> int:
         baseline_clients = [(httpx.Client(base_url=root, timeout=30), 0) for _ in range(args.clients)]
         clients += [client for client, _ in baseline_clients]
         for _ in range(args.rounds):
-            elapsed["baseline"] += run_phase(baseline_client, baseline_clients, args.seconds, recorders["baseline"])
-            elapsed["post"] += run_phase(post_client, widget_sessions, args.seconds, recorders["post"])
-            elapsed["poll"] += run_phase(poll_client, widget_sessions, args.seconds, recorders["poll"])
+            elapsed["baseline"] += run_phase(baseline_client, baseline_clients, args.seconds, recorders["baseline"], cpu["baseline"])
+            elapsed["post"] += run_phase(post_client, widget_sessions, args.seconds, recorders["post"], cpu["post"])
+            elapsed["poll"] += run_phase(poll_client, widget_sessions, args.seconds, recorders["poll"], cpu["poll"])
     finally:
         for client in clients:
             client.close()
         server.terminate()
         server.wait(timeout=30)
         redis.Redis.from_url(env["REDIS_URL"]).delete(BENCH_QUEUE)
-    report(recorders, elapsed)
+    load = os.getloadavg()[0]
+    report(recorders, elapsed, cpu)
+    print(f"load average (1 min) at the end: {load:.1f}")
     return 0
 
 
@@ -381,7 +441,7 @@ def describe_server(pid: int, server_args: list[str]) -> str:
     return f"{flags} ({len(children)} worker processes)"
 
 
-def report(recorders: dict[str, Recorder], elapsed: dict[str, float]) -> None:
+def report(recorders: dict[str, Recorder], elapsed: dict[str, float], cpu: dict[str, CPUMeter]) -> None:
     rows = []
     for phase, recorder in recorders.items():
         for op, values in recorder.latencies.items():
@@ -398,6 +458,17 @@ def report(recorders: dict[str, Recorder], elapsed: dict[str, float]) -> None:
             print(f"  {op:<16} throughput x{rate / base[1]:.2f}   p50 x{p50 / base[2]:.2f}   p95 x{p95 / base[3]:.2f}   p99 x{p99 / base[4]:.2f}")
     means = {op: statistics.mean(values) * 1000 for recorder in recorders.values() for op, values in recorder.latencies.items()}
     print("\nmean latency: " + ", ".join(f"{op} {mean:.1f} ms" for op, mean in means.items()))
+    # Where the machine's time goes, per request: at saturation, throughput is about the cores
+    # over the sum, so the totals' ratio is what the throughput ratio tends to on a quiet machine.
+    print(f"\nCPU ms per request, by part of the stack (from /proc):\n{'operation':<18}" + "".join(f"{p:>10}" for p in CPUMeter.PARTS) + f"{'total':>10}{'x base':>9}")
+    totals = {}
+    for phase, recorder in recorders.items():
+        count = sum(len(values) for values in recorder.latencies.values())
+        spent = {part: cpu[phase].spent[part] * 1000 / max(count, 1) for part in CPUMeter.PARTS}
+        totals[phase] = sum(spent.values())
+        op = next(iter(recorder.latencies), phase)
+        share = f"x{totals['baseline'] / totals[phase]:.2f}" if totals.get("baseline") else ""
+        print(f"{op:<18}" + "".join(f"{spent[part]:>10.2f}" for part in CPUMeter.PARTS) + f"{totals[phase]:>10.2f}{share:>9}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Read queries of the hot paths, built by the ORM once per process and then only run.
+"""Queries of the hot paths, built by the ORM once per process and then only run.
 
 Django compiles a queryset to SQL on every use: for the widget's poll, its two small queries
 cost more CPU to build than PostgreSQL takes to answer them. A `CompiledQuery` asks the ORM
@@ -8,15 +8,24 @@ named value, and after that only binds the values to the SQL it kept.
 Only for querysets whose SQL depends on nothing but the named values: constants (a LIMIT, a
 list of kinds) are part of the shape. Table names are unqualified, as the ORM writes them, so
 the tenant's search path decides the schema, exactly as for the queryset itself.
+
+Writes: `CompiledQuery(lambda ...: update_query(queryset, field=Value(name), ...)).execute()`
+is the queryset's `update()`; `CompiledInsert(Model).create(**fields)` is
+`Model.objects.create(**fields)` (the same INSERT ... RETURNING, the same field preparation,
+the model's pre_save/post_save signals sent as `save()` sends them).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import QuerySet
+from django.db.models.constants import OnConflict
+from django.db.models.signals import post_save, pre_save
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.models.sql.compiler import SQLCompiler
 
 # One per named value, at the top of PostgreSQL's `integer` range (a number outside a field's
@@ -42,8 +51,8 @@ class CompiledQuery:
         compiler = self._build(**markers).query.get_compiler(connection.alias)
         sql, params = compiler.as_sql()
         # What the ORM does to each row as it reads it (e.g. JSON text to objects), and which
-        # model field each column is, for `instances`.
-        expressions = [expression for expression, _, _ in compiler.select]
+        # model field each column is, for `instances`. (An UPDATE selects nothing.)
+        expressions = [expression for expression, _, _ in getattr(compiler, "select", None) or []]
         converters = compiler.get_converters(expressions)
         columns = [(getattr(e, "target", None) and e.target.model, getattr(getattr(e, "target", None), "attname", None)) for e in expressions]
         # (The ORM may hand a marker back wrapped, e.g. psycopg's Int4: an int, equal to it.)
@@ -56,14 +65,26 @@ class CompiledQuery:
             raise ValueError(f"the queryset does not use {sorted(missing)} as parameters")
         return sql, slots, converters, columns
 
-    def rows(self, **values) -> list[tuple]:
+    def _sql_and_params(self, values: dict) -> tuple[str, list]:
         if self._compiled is None:
             with self._lock:
                 if self._compiled is None:
                     self._compiled = self._compile()
-        sql, slots, converters, _ = self._compiled
+        sql, slots, _, _ = self._compiled
+        return sql, [values[value] if kind == "name" else value for kind, value in slots]
+
+    def execute(self, **values) -> int:
+        """Runs a write (see `update_query`); returns the number of rows it changed."""
+        sql, params = self._sql_and_params(values)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [values[value] if kind == "name" else value for kind, value in slots])
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def rows(self, **values) -> list[tuple]:
+        sql, params = self._sql_and_params(values)
+        _, _, converters, _ = self._compiled
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         if converters and rows:
             compiler = _ConverterHost(connection)
@@ -94,3 +115,69 @@ class _ConverterHost(SQLCompiler):
 
     def __init__(self, connection):  # noqa: D107  (no query: only apply_converters is used)
         self.connection = connection
+
+
+def update_query(queryset: QuerySet, **values) -> SimpleNamespace:
+    """What `queryset.update(**values)` would run, for a CompiledQuery's `build`. A named value
+    goes in as `Value(name)` (or inside an expression) and is bound as the driver adapts it:
+    integers, strings, aware datetimes, None, as the ORM itself sends them to PostgreSQL."""
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    return SimpleNamespace(query=query)
+
+
+class CompiledInsert:
+    """`Model.objects.create(**fields)` with its INSERT ... RETURNING built once per process.
+    With `ignore_conflicts`, `ON CONFLICT DO NOTHING`: `create` returns None when a unique
+    constraint already holds such a row (pre_save was sent; post_save is not).
+
+    The ORM's work per row is kept: the model's __init__ (defaults), each field's `pre_save`
+    and `get_db_prep_save` (auto_now_add, JSON), related objects' checks, and the pre_save /
+    post_save signals. Not for models with parents (multi-table inheritance) or their own
+    `save()`, nor for values that are expressions (a database default): those are refused."""
+
+    def __init__(self, model: type[models.Model], *, ignore_conflicts: bool = False):
+        meta = model._meta
+        if meta.parents or model.save is not models.Model.save:
+            raise ValueError(f"{model.__name__}: CompiledInsert is for plain models only")
+        self.model = model
+        self._fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+        self._returning = meta.db_returning_fields
+        self._on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+        self._sql: str | None = None
+
+    def _compile(self, instance) -> str:
+        query = InsertQuery(self.model, on_conflict=self._on_conflict)
+        query.insert_values(self._fields, [instance])
+        compiler = query.get_compiler(connection.alias)
+        compiler.returning_fields = self._returning
+        ((sql, _),) = compiler.as_sql()
+        # What the ORM does to each returned value (as SQLInsertCompiler.execute_sql does).
+        self._converters = [
+            [*connection.ops.get_db_converters(field.cached_col), *field.get_db_converters(connection)] for field in self._returning
+        ]
+        return sql
+
+    def create(self, **fields) -> models.Model | None:
+        model, alias = self.model, connection.alias
+        instance = model(**fields)
+        instance._prepare_related_fields_for_save(operation_name="save")
+        pre_save.send(sender=model, instance=instance, raw=False, using=alias, update_fields=None)
+        values = [field.pre_save(instance, True) for field in self._fields]
+        if any(hasattr(value, "resolve_expression") for value in values):
+            raise ValueError(f"{model.__name__}: CompiledInsert takes values, not expressions")
+        params = [field.get_db_prep_save(value, connection=connection) for field, value in zip(self._fields, values)]
+        if self._sql is None:
+            self._sql = self._compile(instance)
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql, params)
+            row = cursor.fetchone()
+        if row is None:  # ON CONFLICT DO NOTHING did nothing
+            return None
+        for field, converters, value in zip(self._returning, self._converters, row):
+            for converter in converters:
+                value = converter(value, field.cached_col, connection)
+            setattr(instance, field.attname, value)
+        instance._state.adding, instance._state.db = False, alias
+        post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False, using=alias)
+        return instance

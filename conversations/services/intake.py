@@ -23,11 +23,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.postgres.search import SearchVector, SearchVectorField
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Func, Value
+from django.db.models.signals import post_save, pre_save
 
 from config.errors import ApplicationError
-from config.sql import CompiledQuery
+from config.sql import CompiledInsert, CompiledQuery, update_query
 from conversations import events, followups
 from conversations.events import Actor
 from conversations.models import SEARCH_CONFIG, Contact, Conversation, Inbox, Message, Priority
@@ -143,17 +144,40 @@ def conversation_open_once(*, inbox: Inbox, contact: Contact, idempotency_key: s
         return winner, False
 
 
-# Before every message a widget sends: its SQL is built once per process (config/sql.py).
-_IDEMPOTENCY_PROBE = CompiledQuery(
-    lambda conversation_id, key: Message.objects.filter(conversation_id=conversation_id, idempotency_key=key).values_list("id")[:1],
-    "conversation_id", texts=("key",),
-)
-
 # The row lock each incoming message takes, with the contact (blocked or not) beside it.
 _LOCKED_WITH_CONTACT = CompiledQuery(
     lambda pk: Conversation.objects.select_for_update(of=("self",)).select_related("contact").filter(pk=pk),
     "pk",
 )
+
+# The message's row, and the usual UPDATE of its open conversation (two clocks, the search
+# words): what Message.objects.create and _words_saved run, with their SQL built once. The
+# INSERT stores nothing when the conversation has the idempotency key already (the unique
+# (conversation, idempotency_key) constraint: ON CONFLICT DO NOTHING).
+_MESSAGE_INSERT = CompiledInsert(Message, ignore_conflicts=True)
+_OPEN_CONVERSATION_TOUCHED = CompiledQuery(
+    lambda pk, moment, waiting_since, text: update_query(
+        Conversation.objects.filter(pk=pk), last_activity_at=Value(moment), waiting_since=Value(waiting_since),
+        search_document=_WordsAdded(text),
+    ),
+    "pk", "moment", "waiting_since", texts=("text",),
+)
+_TOUCHED_FIELDS = frozenset({"last_activity_at", "waiting_since", "search_document"})
+
+
+def _open_conversation_touched(conversation: Conversation, text: str) -> None:
+    """_words_saved(conversation, text, ["last_activity_at", "waiting_since"]), compiled: the
+    same statement, the same signals (the model's save() sends them with these fields)."""
+    alias = connection.alias
+    pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
+    changed = _OPEN_CONVERSATION_TOUCHED.execute(
+        pk=conversation.pk, moment=conversation.last_activity_at, waiting_since=conversation.waiting_since,
+        text=text[:SEARCH_TEXT_CAP],
+    )
+    if not changed:  # as save(update_fields=...) says it
+        raise DatabaseError("Save with update_fields did not affect any rows.")
+    conversation.__dict__.pop("search_document", None)  # stale now: unloaded, as _words_saved leaves it
+    post_save.send(sender=Conversation, instance=conversation, created=False, update_fields=_TOUCHED_FIELDS, raw=False, using=alias)
 
 
 def message_add_incoming(
@@ -167,35 +191,27 @@ def message_add_incoming(
     """The customer writes. Returns (message, created); a repeated idempotency key returns the
     first message and writes nothing, also when two retries race."""
     content = _content_required(content, attachments)
-    if idempotency_key:
-        # Nearly every key is new: probe for an id (one column, no ordering), read the row on a hit.
-        seen = _IDEMPOTENCY_PROBE.rows(conversation_id=conversation.pk, key=idempotency_key)
-        if seen:
-            return Message.objects.get(pk=seen[0][0]), False
-    try:
-        with transaction.atomic():
-            message = _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        # The concurrent retry won the unique (conversation, idempotency_key) race.
-        return Message.objects.get(conversation=conversation, idempotency_key=idempotency_key), False
-    return message, True
+    with transaction.atomic():
+        return _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
 
 
-def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> Message:
+def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> tuple[Message, bool]:
     found = _LOCKED_WITH_CONTACT.instances(pk=conversation.pk)
     if not found:
         raise Conversation.DoesNotExist("Conversation matching query does not exist.")
     conversation, contact = found[0]
     conversation._state.fields_cache["contact"] = contact
-    if conversation.contact.blocked:
-        raise ApplicationError("this contact is blocked", code="contact_blocked")
-    message = Message.objects.create(
+    # Nearly every key is new, so no probe before: the INSERT itself finds a repeat (a retry
+    # whose first try committed, or a concurrent one: it waits for that one to commit).
+    message = _MESSAGE_INSERT.create(
         conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
         sender_id=conversation.contact_id, content=content, attachments=attachments, idempotency_key=idempotency_key,
         created_at=moment,
     )
+    if message is None:
+        return Message.objects.get(conversation=conversation, idempotency_key=idempotency_key), False
+    if conversation.contact.blocked:  # (a blocked contact's retry still gets its first message)
+        raise ApplicationError("this contact is blocked", code="contact_blocked")  # the INSERT rolls back
     conversation.last_activity_at = moment
     reopened = conversation.status != Status.OPEN
     if reopened:
@@ -205,9 +221,12 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
         conversation.waiting_since = moment
     # The row is locked above, so no save here can lose a concurrent change. A reopen saves
     # every field (status, clocks, SLA); the usual message on an open conversation moves two.
-    _words_saved(conversation, content, None if reopened else ["last_activity_at", "waiting_since"])
+    if reopened:
+        _words_saved(conversation, content, None)
+    else:
+        _open_conversation_touched(conversation, content)
     followups.message_received(message)
-    return message
+    return message, True
 
 
 @transaction.atomic

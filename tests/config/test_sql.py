@@ -7,7 +7,7 @@ from django.db import connection
 
 from config.sql import CompiledQuery
 from conversations.models import Inbox
-from tests.conversations.factories import InboxFactory
+from tests.conversations.factories import ContactFactory, InboxFactory
 
 _FRONT_DESK = CompiledQuery(lambda after: Inbox.objects.filter(name="Front desk", pk__gt=after).values_list("channel"), "after")
 
@@ -48,3 +48,83 @@ def test_instances_are_the_rows_models_with_the_orm_s_conversions(db, alpha):
     assert (conversation.pk, conversation.number, conversation.contact_id) == (opened.pk, opened.number, contact.pk)
     assert found_contact.custom_attributes == {"plan": "gold"}  # JSON, not its text
     assert with_contact.instances(pk=opened.pk + 1000) == []
+
+
+# ----------------------------------------------------------------------------- writes
+
+
+def test_a_compiled_insert_stores_what_create_stores_in_the_current_tenant(db, alpha, beta):
+    from config.sql import CompiledInsert
+    from conversations import services
+    from conversations.models import Message
+
+    insert = CompiledInsert(Message)
+    made = {}
+    for tenant in (alpha, beta):
+        connection.set_tenant(tenant)
+        conversation = services.conversation_open(inbox=InboxFactory(auto_assign=False), contact=ContactFactory(), content="hello")
+        fields = dict(conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
+                      sender_id=conversation.contact_id, content=f"parcel in {tenant.schema_name}",
+                      attachments=[{"name": "a.png", "size": 3}], idempotency_key="k-1")
+        ours, orms = insert.create(**fields), Message.objects.create(**{**fields, "idempotency_key": "k-2"})
+        made[tenant.schema_name] = ours.pk
+        assert ours.pk is not None and not ours._state.adding
+        stored, by_orm = Message.objects.get(pk=ours.pk), Message.objects.get(pk=orms.pk)
+        columns = [f.attname for f in Message._meta.concrete_fields if f.attname not in ("id", "idempotency_key", "created_at")]
+        assert [getattr(stored, c) for c in columns] == [getattr(by_orm, c) for c in columns]
+        assert stored.attachments == [{"name": "a.png", "size": 3}]  # JSON, not its text
+        assert stored.created_at is not None
+    connection.set_tenant(alpha)
+    assert Message.objects.get(pk=made["alpha"]).content == "parcel in alpha"
+
+
+def test_a_compiled_insert_sends_the_model_s_signals(db, alpha):
+    from django.db.models.signals import post_save, pre_save
+
+    from config.sql import CompiledInsert
+
+    connection.set_tenant(alpha)
+    seen = []
+
+    def pre(sender, instance, **kwargs):
+        seen.append(("pre_save", instance.pk, kwargs["update_fields"]))
+
+    def post(sender, instance, created, **kwargs):
+        seen.append(("post_save", instance.pk, created))
+
+    pre_save.connect(pre, sender=Inbox)
+    post_save.connect(post, sender=Inbox)
+    try:
+        inbox = CompiledInsert(Inbox).create(name="Front desk")
+    finally:
+        pre_save.disconnect(pre, sender=Inbox)
+        post_save.disconnect(post, sender=Inbox)
+    assert seen == [("pre_save", None, None), ("post_save", inbox.pk, True)]
+    assert Inbox.objects.get(pk=inbox.pk).widget_token == inbox.widget_token  # the model's defaults, stored
+
+
+def test_a_compiled_update_binds_datetimes_texts_and_expressions(db, alpha):
+    from datetime import timedelta
+
+    from django.db.models import F, Value
+    from django.utils import timezone
+
+    from config.sql import update_query
+
+    connection.set_tenant(alpha)
+    first, second = InboxFactory(name="One"), InboxFactory(name="Two")
+    rename = CompiledQuery(lambda pk, name: update_query(Inbox.objects.filter(pk=pk), name=Value(name), greeting=F("name")),
+                           "pk", texts=("name",))
+    assert rename.execute(pk=first.pk, name="Uno'; --") == 1
+    assert rename.execute(pk=second.pk + first.pk + 1000, name="nobody") == 0
+    first.refresh_from_db(), second.refresh_from_db()
+    assert (first.name, first.greeting, second.name) == ("Uno'; --", "One", "Two")
+
+    from conversations import services
+    from conversations.models import Conversation
+
+    conversation = services.conversation_open(inbox=first, contact=ContactFactory(), content="hello")
+    later = timezone.now() + timedelta(hours=2)
+    touch = CompiledQuery(lambda pk, at: update_query(Conversation.objects.filter(pk=pk), last_activity_at=Value(at)), "pk", "at")
+    assert touch.execute(pk=conversation.pk, at=later) == 1
+    assert Conversation.objects.get(pk=conversation.pk).last_activity_at == later

@@ -15,6 +15,7 @@ from django_tenants.utils import schema_context, tenant_context
 
 from analytics.models import ReportingDirtyDay
 from config.celery import app as celery_app
+from config.publish import publish_settings_reset
 from conversations import followups, services
 from conversations.events import Actor
 from conversations.models import Message
@@ -100,6 +101,7 @@ def _broker_unreachable():
     def reset_pools():
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
+        publish_settings_reset()  # config.publish's kept client, likewise
 
     conf.broker_write_url = f"redis://127.0.0.1:{_free_port()}/0"
     reset_pools()

@@ -1,0 +1,157 @@
+"""Sending a Celery task from a request in one Redis command on a kept client.
+
+`task.apply_async` costs about 0.6-0.7 ms of CPU per task on this machine (1,800 Python calls):
+Celery reads a dozen settings through Django's, routes, builds the message, acquires a
+producer, kombu declares the queue (cached, but checked), builds a new `redis.Redis` object
+for every publish (its ~170 response callbacks included) and pushes. A widget message queues
+one follow-up task, so that was a quarter of the POST's CPU (docs/performance.md).
+
+`task_publish` sends the same message with less: Celery still builds the task message
+(`app.amqp.as_task_v2`: protocol 2, its headers, argsrepr, origin), tenant-schemas-celery
+still stamps the tenant (`headers_with_schema`, as its `send_task` does), kombu still
+serialises the body; what is done here is only the Redis transport's last step, the envelope
+kombu's virtual channel wraps around it and the `LPUSH` onto the queue's list, on one
+`redis.Redis` per broker URL and process (its connection pool reconnects after a dropped
+connection or a broker restart). `tests/config/test_publish.py` holds the envelope to the one
+`apply_async` writes, field by field, and delivers through a real worker after the broker
+dropped the connection.
+
+Whatever this fast path does not cover goes through `apply_async` unchanged: a broker that is
+not Redis, eager mode, task-sent events, a global key prefix or compression, a task with its
+own priority or queue options, any receiver of Celery's publish signals, and a call made
+inside a running task (where Celery links parent and root ids).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import NamedTuple
+
+import redis
+from celery import signals
+from celery._state import get_current_worker_task
+from celery.utils.saferepr import saferepr
+from django.core.signals import setting_changed
+from kombu.entity import DELIVERY_MODES
+from kombu.serialization import dumps as body_dumps
+from kombu.transport.virtual.base import Base64
+from kombu.utils.json import dumps as envelope_dumps
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from tenant_schemas_celery.task import headers_with_schema
+
+_SCHEMES = ("redis://", "rediss://", "unix://")
+# Task options that change the message or its route: with any of them set, Celery decides.
+_OWN_OPTIONS = ("queue", "routing_key", "exchange", "priority", "expires", "compression", "delivery_mode")
+_BASE64 = Base64()  # the Redis transport's body encoding
+
+
+class _Plan(NamedTuple):
+    """What Celery's settings and router decide for one task, read once per process: each
+    read of Celery's configuration goes through Django's settings (~30 µs apiece)."""
+
+    client: redis.Redis
+    queue: str
+    delivery_mode: int
+    name: str
+    time_limit: float | None
+    soft_time_limit: float | None
+    ignore_result: bool
+    serializer: str
+    argsrepr_maxsize: int
+    repr_maxlevels: int
+
+
+_lock = threading.Lock()
+_plans: dict = {}
+_clients: dict[tuple, redis.Redis] = {}
+
+
+def task_publish(task, args: tuple, *, retries: int = 1) -> None:
+    """Queue `task(*args)` in the current tenant, as `task.apply_async(args=args, retry=True)`
+    would with at most `retries` immediate retries; raises what the broker raised."""
+    key = (task, retries)
+    plan = _plans.get(key, False)
+    if plan is False:
+        with _lock:
+            plan = _plans[key] = _plan_of(task, retries)
+    if plan is None or not _publishing_is_plain():
+        task.apply_async(args=args, retry=True, retry_policy={"max_retries": retries, "interval_start": 0,
+                                                               "interval_step": 0.2, "interval_max": 0.2})
+        return
+    app = task.app
+    task_id = str(uuid.uuid4())
+    headers, properties, body, _ = app.amqp.as_task_v2(
+        task_id, plan.name, args, {}, reply_to=app.thread_oid, time_limit=plan.time_limit,
+        soft_time_limit=plan.soft_time_limit, ignore_result=plan.ignore_result,
+        argsrepr=saferepr(args, plan.argsrepr_maxsize, maxlevels=plan.repr_maxlevels), kwargsrepr="{}",
+    )
+    headers.update(headers_with_schema({}))  # the tenant, stamped as tenant-schemas-celery does
+    content_type, content_encoding, data = body_dumps(body, serializer=plan.serializer)
+    # kombu's virtual channel: prepare_message, then _inplace_augment_message (base64 body).
+    envelope = {
+        "body": _BASE64.encode(data),
+        "content-encoding": content_encoding,
+        "content-type": content_type,
+        "headers": headers,
+        "properties": {
+            **properties, "delivery_mode": plan.delivery_mode,
+            "delivery_info": {"exchange": "", "routing_key": plan.queue},
+            "priority": 0, "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    plan.client.lpush(plan.queue, envelope_dumps(envelope))
+
+
+def publish_settings_reset(**_) -> None:
+    """Forget what was read from Celery's settings (a test that re-points the broker calls
+    this, as it resets Celery's own connection pools; so does Django's `setting_changed`)."""
+    with _lock:
+        _plans.clear()
+
+
+setting_changed.connect(publish_settings_reset, dispatch_uid="config.publish.settings_reset")
+
+
+def _publishing_is_plain() -> bool:
+    """Per call: nothing hooks Celery's publishing, and this is not a task queueing another
+    (Celery then links parent and root ids)."""
+    return (not signals.before_task_publish.receivers and not signals.after_task_publish.receivers
+            and get_current_worker_task() is None)
+
+
+def _plan_of(task, retries: int) -> _Plan | None:
+    app = task.app
+    conf = app.conf
+    url = conf.broker_write_url or conf.broker_url or ""
+    options = conf.broker_transport_options or {}
+    if (not url.startswith(_SCHEMES) or conf.task_always_eager or conf.task_send_sent_event or conf.task_compression
+            or options.get("global_keyprefix") or any(getattr(task, o, None) is not None for o in _OWN_OPTIONS)):
+        return None
+    queue = app.amqp.router.route({}, task.name, (), {}, task).get("queue")
+    if queue is None or isinstance(queue, str) or queue.exchange.type != "direct":
+        return None
+    # Celery sends a direct-routed task to the anonymous exchange with the queue's name as the
+    # routing key, which kombu's Redis transport turns into an LPUSH onto that list.
+    mode = queue.exchange.delivery_mode or conf.task_default_delivery_mode
+    return _Plan(
+        client=_client(url, options.get("socket_connect_timeout"), options.get("socket_timeout"), retries),
+        queue=queue.name, delivery_mode=DELIVERY_MODES.get(mode, mode), name=task.name,
+        time_limit=task.time_limit, soft_time_limit=task.soft_time_limit, ignore_result=bool(task.ignore_result),
+        serializer=task.serializer or conf.task_serializer, argsrepr_maxsize=app.amqp.argsrepr_maxsize,
+        repr_maxlevels=conf.task_repr_maxlevels,
+    )
+
+
+def _client(url: str, connect_timeout, timeout, retries: int) -> redis.Redis:
+    key = (url, connect_timeout, timeout, retries)
+    if key not in _clients:
+        # The pool replaces a connection the broker closed (restart, idle timeout) when it hands
+        # it out; one that drops during the LPUSH fails it, and the retry goes out at once on
+        # a new connection, as kombu's retry policy would.
+        _clients[key] = redis.Redis.from_url(
+            url, socket_connect_timeout=connect_timeout, socket_timeout=timeout,
+            retry=Retry(NoBackoff(), retries), retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
+    return _clients[key]
