@@ -18,17 +18,13 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config import inputs
-from config.errors import ApplicationError
+from config.errors import ApplicationError, error_body
 from config.ratelimit import windows_count
 
 # ----------------------------------------------------------------------------- errors
 
 # Codes of ApplicationError that mean "conflicts with what is stored", answered 409.
 CONFLICT_CODES = {"already_rated", "already_member", "duplicate_external_id", "slug_taken", "domain_taken", "draft_not_pending"}
-
-
-def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
 def _flatten(detail) -> dict[str, list[str]]:

@@ -14,3 +14,11 @@ class ApplicationError(Exception):
         self.message = message
         self.code = code
         self.fields = fields or {}
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    """The JSON error shape of every API and JSON view: {"error": {"code", "message", "fields"}}.
+    Here, not in config.api, so middleware and admin views can use it without importing DRF
+    (config.api is named by DRF's settings, and importing it first from a middleware made a
+    circular import: a 500 for a fresh process's first bad request)."""
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}

@@ -20,6 +20,7 @@ from django.db import models
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 
 from config import inputs
+from config.errors import error_body
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -38,8 +39,6 @@ def _has_nul(querydict) -> bool:
 
 
 def _refusal(request, where: str, message: str | None = None):
-    from config.api import error_body  # not at import time: config.api loads DRF, which loads settings' parser
-
     message = message or f"NUL characters are not allowed in the {where}"
     if answers_json(request.path):
         return JsonResponse(error_body("invalid", message, {where.replace(" ", "_"): [message]}), status=400)

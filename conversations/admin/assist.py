@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 
 from ai import selectors as ai_selectors
 from ai.models import Draft
+from config.errors import error_body
 from kb.models import Chunk
 from kb.search import articles_search
 
@@ -85,9 +86,7 @@ def knowledge_json(request) -> JsonResponse:
     try:
         query = knowledge_query_clean(request.GET.get("q"))
     except KnowledgeQueryInvalid as error:
-        # The API's error shape (config.api.error_body; that module is not importable while
-        # the admin loads: it reads DRF's settings, which name it).
-        return JsonResponse({"error": {"code": "invalid", "message": str(error), "fields": {"q": [str(error)]}}}, status=400)
+        return JsonResponse(error_body("invalid", str(error), {"q": [str(error)]}), status=400)
     return JsonResponse({"results": [{**row, "snippet": str(row["snippet"])} for row in knowledge_results(query)]})
 
 
