@@ -52,8 +52,9 @@ def test_a_failed_rollup_is_recorded_with_its_error_and_keeps_the_rows(tenant_in
     ReportingDirtyDay.objects.create(day=yesterday, marked_at=datetime.now().astimezone())
     rollups_run()
     before = DailyRollup.objects.filter(day=yesterday).count()
-    # A broken inbox schedule (saved behind validation's back) makes the day fail.
-    broken = InboxFactory(auto_assign=False, business_hours={"mon": [["09:00"]]})
+    # A broken inbox schedule (saved behind validation's back) makes the day fail, whichever
+    # weekday yesterday was.
+    broken = InboxFactory(auto_assign=False, business_hours={day: [["09:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
     conversation = services.conversation_open(inbox=broken, contact=ContactFactory(), content="Hi", at=day_bounds(yesterday)[0] + timedelta(hours=9))
     agent = MembershipFactory(account=alpha, role="agent").user
     services.message_add_reply(conversation=conversation, content="Hello", author=agent, at=day_bounds(yesterday)[0] + timedelta(hours=10))
