@@ -53,12 +53,17 @@ class Weights:
 
 # Chosen by `manage.py kb_evaluate --sweep` on kb/evaluation/questions.jsonl (the sweep's table
 # is in docs/kb-search.md) and checked on the held-out help centre.
-DEFAULT_WEIGHTS = Weights(vector=1.0, words=0.5, trigram=0.3)
+DEFAULT_WEIGHTS = Weights(vector=1.0, words=0.15, trigram=0.05, k=5)
 
 # How many chunks each list contributes before fusion; ef_search must be at least the number
 # of neighbours asked for (bench/kb_search.py measures recall@10 against exact search).
 CANDIDATES = 60
 EF_SEARCH = 100
+# Most matching passages the words list reads and ranks. A long question's OR query matches
+# tens of thousands of chunks at 100,000 (bench/kb_search.py), and fetching and ranking 3,000 of
+# them took 170 ms; a help centre of a few hundred articles never reaches the cap, and above
+# it the words list (weight 0.15) ranks a sample of the matches while meaning ranks them all.
+WORDS_SCAN_MAX = 500
 # A query word this similar (pg_trgm word_similarity) to a title counts as a typo of it.
 TRIGRAM_THRESHOLD = 0.5
 # Words shorter than this are not typo-matched (too many titles share their trigrams).
@@ -140,7 +145,9 @@ def _configs(locale: str | None) -> list[str]:
 # Parameters: vec, q, configs (array), words (array), locale, category, n.
 _CANDIDATES_SQL = """
 WITH published AS MATERIALIZED (
-    SELECT id FROM kb_article
+    -- One array, computed once: a plain filter on each chunk, so the planner keeps the HNSW
+    -- index scan (a join here makes it sort every chunk by distance instead).
+    SELECT COALESCE(array_agg(id), '{}') AS ids FROM kb_article
     WHERE status = 'published'
       AND (%(locale)s::text IS NULL OR locale = %(locale)s)
       AND (%(category)s::text IS NULL OR category = %(category)s)
@@ -157,18 +164,25 @@ vec AS (
         SELECT c.id, c.article_id, c.embedding <=> %(vec)s::vector AS distance
         FROM kb_chunk c
         WHERE %(vec)s::vector IS NOT NULL AND c.embedding IS NOT NULL
-          AND c.article_id IN (SELECT id FROM published)
+          -- "+ 0": not the article_id index (the planner would then sort every chunk of the
+          -- published articles by distance); the HNSW scan filters as it walks.
+          AND c.article_id + 0 = ANY((SELECT ids FROM published)::bigint[])
         ORDER BY c.embedding <=> %(vec)s::vector
         LIMIT %(n)s
     ) d
 ),
 words AS (
     SELECT id, article_id, row_number() OVER (ORDER BY r DESC, id) AS rank FROM (
-        SELECT c.id, c.article_id, ts_rank_cd(c.search_vector, qq.tsq) AS r
-        FROM kb_chunk c JOIN queries qq ON qq.config = c.search_config
-        WHERE qq.tsq IS NOT NULL AND c.search_vector @@ qq.tsq
-          AND c.article_id IN (SELECT id FROM published)
-        ORDER BY r DESC, c.id
+        SELECT m.id, m.article_id, ts_rank_cd(m.search_vector, m.tsq) AS r FROM (
+            -- Ranking reads every matching row's vector: at most WORDS_SCAN_MAX of them, so a
+            -- question full of common words costs the same in a large help centre.
+            SELECT c.id, c.article_id, c.search_vector, qq.tsq
+            FROM kb_chunk c JOIN queries qq ON qq.config = c.search_config
+            WHERE qq.tsq IS NOT NULL AND c.search_vector @@ qq.tsq
+              AND c.article_id + 0 = ANY((SELECT ids FROM published)::bigint[])
+            LIMIT %(scan)s
+        ) m
+        ORDER BY r DESC, m.id
         LIMIT %(n)s
     ) w
 ),
@@ -177,7 +191,7 @@ trigram AS (
     -- over the query's words, so "cancle subscribtion" prefers the title with both.
     SELECT a.id AS article_id, row_number() OVER (ORDER BY sum(word_similarity(w, upper(a.title))) DESC, a.id) AS rank
     FROM kb_article a JOIN unnest(%(words)s::text[]) AS w ON w <%% upper(a.title)
-    WHERE a.id IN (SELECT id FROM published)
+    WHERE a.id = ANY((SELECT ids FROM published)::bigint[])
     GROUP BY a.id
     ORDER BY rank
     LIMIT %(n)s
@@ -241,15 +255,24 @@ ORDER BY f.score DESC, c.id
 """
 
 
+def search_settings(cursor, *, neighbours: int) -> None:
+    """The statement's planner settings (SET LOCAL: until the end of the transaction)."""
+    cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(EF_SEARCH, neighbours)])
+    # Filters (published, locale, category) are applied while walking the graph, and the scan
+    # goes on until enough rows pass them.
+    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    # The planner cannot tell how many chunks the filters keep and would rather sort the whole
+    # table by distance than walk the index with a filter: measured 10x slower at 100,000
+    # chunks (bench/kb_search.py). Every list here has an index to use.
+    cursor.execute("SET LOCAL enable_seqscan = off")
+    cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [TRIGRAM_THRESHOLD])
+
+
 def _run(sql: str, params: dict) -> list[tuple]:
-    # SET LOCAL lasts until the end of the transaction: the atomic block is the search's own
-    # (a savepoint when the caller is already in one).
+    # The atomic block is the search's own (a savepoint when the caller is already in one),
+    # so the SET LOCALs end with it.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(EF_SEARCH, params["n"])])
-        # Filters (published, locale, category) are applied while walking the graph, and the
-        # scan continues until enough rows pass them.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [TRIGRAM_THRESHOLD])
+        search_settings(cursor, neighbours=params["n"])
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -265,6 +288,7 @@ def _params(*, query: str, vector, locale, category, weights: Weights, limit: in
         "locale": locale or None,
         "category": category or None,
         "n": CANDIDATES,
+        "scan": WORDS_SCAN_MAX,
         "w_vec": weights.vector,
         "w_words": weights.words,
         "w_trgm": weights.trigram,

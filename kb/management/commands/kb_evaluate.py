@@ -84,5 +84,8 @@ class Command(BaseCommand):
         unanswerable = evaluation.best_similarities(unanswerable_q, evaluation.question_vectors([q.text for q in unanswerable_q]))
         self.stdout.write(f"answerable best similarity:   {evaluation.summary(answerable)}")
         self.stdout.write(f"unanswerable best similarity: {evaluation.summary(unanswerable)}")
+        for question, similarity in zip(unanswerable_q, unanswerable):
+            if similarity >= search.RELEVANCE_FLOOR:
+                self.stdout.write(f"  unanswerable above the floor ({similarity:.3f}): {question.text!r}")
         for floor, kept, leaked in evaluation.floor_table(answerable, unanswerable):
             self.stdout.write(f"  floor={floor:.2f} answerable kept={kept:.3f} unanswerable let through={leaked:.3f}")
