@@ -34,9 +34,10 @@ from kb.models import EMBEDDING_DIMENSIONS, Article, search_config_for
 # A passage whose cosine similarity to the question is below this answers nothing: drafts say
 # so ("no source") and record a knowledge gap. Measured with E5-small on the demo help centre
 # (`kb_evaluate --floor`, docs/kb-search.md): the best passage of 185 answerable questions
-# scored 0.824-0.925, of 30 questions no article answers 0.778-0.856; 0.83 keeps 98% of the
-# first and stops 80% of the second (E5's similarities are compressed: unrelated is ~0.8).
-RELEVANCE_FLOOR = 0.83
+# scored 0.824-0.925, of 30 questions no article answers 0.778-0.856; 0.82 keeps every
+# answerable one and stops 73% of the others (0.83: 98% and 80%). Lower, a draft cites a
+# passage that does not answer; higher, real questions become "no source" and false gaps.
+RELEVANCE_FLOOR = 0.82
 
 # Longest query searched; the APIs refuse longer ones with a 400 (a question, not a document).
 QUERY_MAX_LENGTH = 500
