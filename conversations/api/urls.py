@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 
 from config.api import NumberConverter, SmallIdConverter
 from conversations.api import agents, drafts, widget
+from kb import api as kb_api
 
 register_converter(NumberConverter, "number")
 register_converter(SmallIdConverter, "id")
@@ -16,6 +17,8 @@ widget_urlpatterns = [
     path("conversations/<number:number>/csat", widget.CSATCreateApi.as_view(), name="widget-csat"),
     path("conversations/<number:number>/handoff", widget.ConversationHandoffApi.as_view(), name="widget-handoff"),
     path("messages/<id:message_id>/feedback", widget.MessageFeedbackApi.as_view(), name="widget-feedback"),
+    path("kb/search", kb_api.WidgetSearchApi.as_view(), name="widget-kb-search"),
+    path("kb/articles/<slug:slug>", kb_api.WidgetArticleApi.as_view(), name="widget-kb-article"),
 ]
 
 agent_urlpatterns = [
@@ -30,4 +33,5 @@ agent_urlpatterns = [
     path("conversations/<number:number>/drafts/<id:draft_id>/regenerate", drafts.DraftRegenerateApi.as_view(), name="api-draft-regenerate"),
     path("contacts/", agents.ContactListApi.as_view(), name="api-contacts"),
     path("contacts/<id:contact_id>/", agents.ContactDetailApi.as_view(), name="api-contact"),
+    path("kb/search", kb_api.AgentSearchApi.as_view(), name="api-kb-search"),
 ]
