@@ -206,16 +206,18 @@ def _context(message: Message) -> list[str]:
     return [text[:CONTEXT_CHARS] for text in reversed(list(earlier))]
 
 
-def _retrieve(question: str, context: list[str]) -> tuple[list[Passage], bool]:
+def _retrieve(question: str, context: list[str], *, message: Message) -> tuple[list[Passage], bool]:
     """Passages for the question, best first, and whether the context was needed. The
     question alone comes first: searched together, an earlier topic outweighs a new one
     ("refund?" then "and my parcel?" finds refunds again). Only when the question alone finds
     nothing relevant ("it still doesn't work") is it searched again in its context, each
     passage keeping its best similarity."""
-    found = {p.chunk_id: p for p in passages_retrieve(query=question, limit=RETRIEVE)}
+    links = {"conversation": message.conversation, "message": message}
+    found = {p.chunk_id: p for p in passages_retrieve(query=question, limit=RETRIEVE, **links)}
     alone_relevant = any(p.similarity >= RELEVANCE_FLOOR for p in found.values())
     if context and not alone_relevant:
-        for passage in passages_retrieve(query="\n".join([*context, question]), limit=RETRIEVE):
+        # The question first: a long context is cut at the end (passages_retrieve keeps the start).
+        for passage in passages_retrieve(query="\n".join([question, *reversed(context)]), limit=RETRIEVE, **links):
             if passage.chunk_id not in found or passage.similarity > found[passage.chunk_id].similarity:
                 found[passage.chunk_id] = passage
     return sorted(found.values(), key=lambda p: (-p.similarity, -p.score, p.chunk_id)), bool(context) and not alone_relevant
@@ -244,7 +246,7 @@ def _source(passage: Passage, *, cited: bool | None = None) -> dict:
 def _compose(message: Message, *, classification: Classification | None, use_cache: bool) -> _Composed:
     started = time.perf_counter()
     context = _context(message)
-    passages, context_used = _retrieve(message.content, context)
+    passages, context_used = _retrieve(message.content, context, message=message)
     question = "\n".join([*context, message.content]) if context_used else message.content
     relevant = [p for p in passages if p.similarity >= RELEVANCE_FLOOR][:PASSAGES_USED]
     best_similarity = passages[0].similarity if passages else None

@@ -54,10 +54,11 @@ def passage_model() -> str:
     return DEFAULT_EMBEDDER if _local_only() else _remote_model()
 
 
-def _embed(texts: list[str], *, purpose: str) -> Embedded:
+def _embed(texts: list[str], *, purpose: str, links: dict | None = None) -> Embedded:
     if not texts:
         return Embedded(vectors=[], model=passage_model())
-    outcome = calls.embed(texts=texts, purpose=purpose, local_only=_local_only())
+    links = links or {}
+    outcome = calls.embed(texts=texts, purpose=purpose, local_only=_local_only(), **links)
     lengths = {len(vector) for vector in outcome.value}
     if lengths != {EMBEDDING_DIMENSIONS}:
         logger.warning(
@@ -65,7 +66,7 @@ def _embed(texts: list[str], *, purpose: str) -> Embedded:
             outcome.model, "/".join(str(n) for n in sorted(lengths)), EMBEDDING_DIMENSIONS, DEFAULT_EMBEDDER,
         )
         cache.set(_unfit_key(outcome.model), True, UNFIT_MEMORY_SECONDS)
-        outcome = calls.embed(texts=texts, purpose=purpose, local_only=True)
+        outcome = calls.embed(texts=texts, purpose=purpose, local_only=True, **links)
     return Embedded(vectors=list(outcome.value), model=outcome.model)
 
 
@@ -79,6 +80,7 @@ def passages_embed(texts: list[str]) -> Embedded:
     return _embed(texts, purpose="passage")
 
 
-def query_embed(query: str) -> Embedded:
-    """A question's vector, by the model the passages were embedded with."""
-    return _embed([query], purpose="query")
+def query_embed(query: str, *, conversation=None, message=None) -> Embedded:
+    """A question's vector, by the model the passages were embedded with (the ledger row
+    linked to the conversation/message it was asked in, when there is one)."""
+    return _embed([query], purpose="query", links={"conversation": conversation, "message": message})

@@ -27,25 +27,13 @@ from statistics import median
 
 from ai import calls
 from kb import search
-from kb.models import Article
+from kb.importing import ArticleSource, markdown_file_parse
+from kb.models import EMBEDDING_DIMENSIONS, Article
 from kb.services import article_chunks_sync, article_create
 
 HERE = Path(__file__).resolve().parent
 DEMO_HELPCENTRE = HERE / "demo_helpcentre"
 EVALUATION = HERE / "evaluation"
-
-# The demo help centre's sections (kb/demo_helpcentre has only Markdown: the category is here).
-DEMO_CATEGORIES = {
-    "Billing": ["refunds", "duplicate-charges", "cancel-subscription", "plans-and-pricing", "update-payment-method",
-                "bank-transfer", "invoices-and-vat", "declined-payments", "nonprofit-discount"],
-    "Shipping": ["delivery-times", "tracking-your-order", "delivered-not-received", "damaged-items", "missing-items",
-                 "change-delivery-address", "returns", "lost-parcels", "international-shipping-customs"],
-    "Technical": ["login-problems", "password-reset-email", "two-factor-authentication", "export-errors", "api-rate-limits",
-                  "api-keys", "webhooks", "integrations", "app-troubleshooting"],
-    "Account": ["invite-teammates", "roles-and-permissions", "change-account-email", "delete-personal-data-gdpr",
-                "export-personal-data", "close-account", "notification-settings"],
-}
-CATEGORY_OF = {slug: category for category, slugs in DEMO_CATEGORIES.items() for slug in slugs}
 
 
 @dataclass(frozen=True)
@@ -77,19 +65,17 @@ class Scores:
     n: int
 
 
-def markdown_article_read(path: Path) -> tuple[str, str]:
-    """(title, body) of a help-centre Markdown file: the title is its first `# ` line."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    title = lines[0].removeprefix("# ").strip()
-    return title, "\n".join(lines[1:]).strip() + "\n"
+def markdown_article_read(path: Path) -> ArticleSource:
+    """A help-centre Markdown file as the importer reads it (title, body, front matter)."""
+    return markdown_file_parse(path.read_text(encoding="utf-8"), slug=path.stem)
 
 
-def helpcentre_load(folder: Path, *, categories: dict[str, str] | None = None) -> list[Article]:
+def helpcentre_load(folder: Path) -> list[Article]:
     """Create (published) and index every `<slug>.md` of `folder` in the current tenant."""
     articles = []
     for path in sorted(folder.glob("*.md")):
-        title, body = markdown_article_read(path)
-        article = article_create(title=title, body=body, slug=path.stem, category=(categories or CATEGORY_OF).get(path.stem, ""))
+        source = markdown_article_read(path)
+        article = article_create(title=source.title, body=source.body, slug=source.slug, category=source.category, locale=source.locale)
         article_chunks_sync(article=article)
         articles.append(article)
     return articles
@@ -110,8 +96,8 @@ def set_load(evaluation_set: EvaluationSet) -> list[Question]:
 
 def question_vectors(texts: list[str]) -> list[list[float] | None]:
     """Each question's embedding, computed once (the sweep reuses them)."""
-    vectors = calls.embed(texts=texts, **search._QUERY_PURPOSE).value or []
-    return [list(v) if v is not None and len(v) == 384 else None for v in vectors] + [None] * (len(texts) - len(vectors))
+    vectors = calls.embed(texts=texts, purpose="query").value or []
+    return [list(v) if v is not None and len(v) == EMBEDDING_DIMENSIONS else None for v in vectors] + [None] * (len(texts) - len(vectors))
 
 
 def ranks(questions: list[Question], vectors, *, weights: search.Weights = search.DEFAULT_WEIGHTS, lists: str = "vwt") -> list[int | None]:

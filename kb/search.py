@@ -23,12 +23,11 @@ drafts compare with `RELEVANCE_FLOOR`.
 from __future__ import annotations
 
 import html
-import inspect
 from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from ai import calls
+from kb.embedding import query_embed
 from kb.models import EMBEDDING_DIMENSIONS, Article, search_config_for
 
 # A passage whose cosine similarity to the question is below this answers nothing: drafts say
@@ -117,16 +116,12 @@ def query_clean(query: str) -> str:
     return query
 
 
-# `purpose` arrives on ai.calls.embed with the kbcore branch (E5 wants "query: " for questions,
-# "passage: " for passages); until then the default is the query side.
-_QUERY_PURPOSE = {"purpose": "query"} if "purpose" in inspect.signature(calls.embed).parameters else {}
-
-
-def query_vector(query: str) -> list[float] | None:
-    """The question's embedding, or None when the tenant's embedder does not match the stored
-    chunks' length (search then runs on words alone)."""
-    outcome = calls.embed(texts=[query], **_QUERY_PURPOSE)
-    vector = outcome.value[0] if outcome.value else None
+def query_vector(query: str, *, conversation=None, message=None) -> list[float] | None:
+    """The question's embedding by the model the passages were embedded with
+    (kb.embedding.query_embed), or None when it does not fit the stored chunks (search then
+    runs on words alone). `conversation`/`message` link the ledger row to what was answered."""
+    embedded = query_embed(query, conversation=conversation, message=message)
+    vector = embedded.vectors[0] if embedded.vectors else None
     return list(vector) if vector is not None and len(vector) == EMBEDDING_DIMENSIONS else None
 
 
@@ -316,16 +311,17 @@ def _score(raw: float, weights: Weights) -> float:
 
 def passages_retrieve(
     *, query: str, locale: str | None = None, limit: int = 5, vector: list[float] | None = None,
-    weights: Weights = DEFAULT_WEIGHTS,
+    weights: Weights = DEFAULT_WEIGHTS, conversation=None, message=None,
 ) -> list[Passage]:
     """The passages of published articles best matching `query`, best first. `vector`: the
-    query's embedding when the caller has it already (else it is computed here)."""
+    query's embedding when the caller has it already (else it is computed here). A customer's
+    long message is searched by its first QUERY_MAX_LENGTH characters, not refused."""
     try:
-        query = query_clean(query)
+        query = query_clean(" ".join(query.replace("\x00", " ").split())[:QUERY_MAX_LENGTH])
     except InvalidQuery:
         return []
     if vector is None:
-        vector = query_vector(query)
+        vector = query_vector(query, conversation=conversation, message=message)
     rows = _run(_PASSAGES_SQL, _params(query=query, vector=vector, locale=locale, category=None, weights=weights, limit=limit, lists="vwt"))
     return [
         Passage(chunk_id=cid, article_id=aid, slug=slug, title=title, heading_path=heading, text=text,

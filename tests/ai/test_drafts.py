@@ -164,3 +164,14 @@ def test_the_provider_failing_falls_back_to_the_local_extractive_draft(knowledge
 
 def test_citations_check_counts_each_number_outside_the_given_passages():
     assert citations_check("A [1, 4]. B [2][5]. C [7].", passages=2) == ("A [1]. B [2]. C.", {1, 2}, 3)
+
+
+def test_every_ledger_row_of_a_draft_names_the_message_it_answers(knowledge, open_conversation):
+    message = customer_message(open_conversation, "How many days until my refund shows up on my card?")
+    before = AICall.objects.count()
+
+    message_draft(message)
+
+    made = AICall.objects.all().order_by("id")[before:]
+    assert [call.operation for call in made] and all(call.operation == "embed" for call in made)
+    assert {(call.message_id, call.conversation_id) for call in made} == {(message.pk, message.conversation_id)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kb.evaluation import CATEGORY_OF, DEMO_HELPCENTRE, markdown_article_read
+from kb.evaluation import DEMO_HELPCENTRE, markdown_article_read
 from kb.models import Article
 from kb.services import article_chunks_sync, article_create
 
@@ -18,6 +18,6 @@ def demo_articles_add(*slugs: str) -> list[Article]:
     """Articles of the demo help centre (kb/demo_helpcentre), published and indexed."""
     out = []
     for slug in slugs:
-        title, body = markdown_article_read(DEMO_HELPCENTRE / f"{slug}.md")
-        out.append(article_add(title=title, body=body, slug=slug, category=CATEGORY_OF[slug]))
+        source = markdown_article_read(DEMO_HELPCENTRE / f"{slug}.md")
+        out.append(article_add(title=source.title, body=source.body, slug=slug, category=source.category))
     return out
