@@ -51,7 +51,7 @@ def paragraphs() -> list[str]:
         for path in sorted(folder.glob("*.md")):
             for block in path.read_text(encoding="utf-8").split("\n\n"):
                 block = block.strip()
-                if len(block) > 60 and not block.startswith("#"):
+                if len(block) > 60 and not block.startswith(("#", "---")):  # headings, front matter
                     out.append(block)
     return out
 
