@@ -12,7 +12,6 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -85,35 +84,6 @@ def api_server_error(request):
     from django.views.defaults import server_error
 
     return server_error(request)
-
-
-# ----------------------------------------------------------------------------- body size
-
-
-class RequestTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "request_too_large"
-    default_detail = "request body too large"
-
-
-class LimitedJSONParser(JSONParser):
-    """JSON bodies up to API_MAX_BODY_BYTES (DRF streams bodies past Django's own limit),
-    decoded by config.inputs: nesting, NUL, NaN and invalid Unicode are a 400, never a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.API_MAX_BODY_BYTES
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise RequestTooLarge(f"request body exceeds {limit} bytes")
-        if not raw.strip():
-            return {}
-        try:
-            data = inputs.json_load(raw, max_bytes=limit)
-        except inputs.InvalidInput as error:
-            raise exceptions.ParseError(error.message) from error
-        if not isinstance(data, dict):
-            raise exceptions.ParseError("the body must be a JSON object")
-        return data
 
 
 # ----------------------------------------------------------------------------- throttles

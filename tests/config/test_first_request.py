@@ -23,3 +23,14 @@ def test_a_fresh_process_refuses_an_unknown_host_on_its_first_request_with_a_400
     status, body = result.stdout.strip().splitlines()[-2:]
     assert status == "400"
     assert json.loads(body)["error"]["fields"] == {"Host_header": ["the Host header names no site served here"]}
+
+
+def test_the_api_module_loads_first_in_a_fresh_process():
+    # `manage.py check` looks up CSRF_FAILURE_VIEW (config.api.csrf_failure) before anything
+    # has loaded DRF's views; config.api must not depend on being imported second.
+    code = "import django; django.setup(); import config.api; print(config.api.csrf_failure.__name__)"
+    env = {**os.environ, "HEARTH_DEV": "1", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "csrf_failure"
