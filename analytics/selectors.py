@@ -10,12 +10,14 @@ Filters pick one group (an inbox, a team, an agent, a category): rows hold one d
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Sum
 
@@ -97,6 +99,7 @@ def _live_rows(live: list[date], scope: Scope | None):
 # Up to this many durations in a period, its percentiles are exact (one sort is cheap);
 # above, they come from the summed histograms, within analytics.histograms.ERROR_BOUND.
 EXACT_UP_TO = 20_000
+HISTOGRAM_CACHE_SECONDS = 24 * 3600
 
 
 def _percentiles(stored, live_rows, fields, *, by_key: bool = False) -> dict[tuple[str, str], list[float | None]]:
@@ -108,15 +111,25 @@ def _percentiles(stored, live_rows, fields, *, by_key: bool = False) -> dict[tup
     pairs = ", ".join(f"('{field}', r.{field}_histogram)" for field in fields)
     found: dict[tuple[str, str], dict[int, int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT {key}, x.field, e.bucket::int, SUM(e.n::bigint)
-                FROM analytics_dailyrollup r CROSS JOIN LATERAL (VALUES {pairs}) AS x(field, histogram)
-                CROSS JOIN LATERAL jsonb_each_text(x.histogram) AS e(bucket, n)
-                WHERE r.id IN ({inner}) GROUP BY 1, 2, 3""",
-            params,
-        )
-        for group, field, index, count in cursor.fetchall():
-            found.setdefault((group, field), {})[index] = int(count)
+        # The stored days' sums are cached (the cache's keys are per tenant) under the rows'
+        # version: a recomputed day has a later computed_at, a removed one changes the count.
+        cursor.execute(f"SELECT count(*), max(computed_at) FROM analytics_dailyrollup WHERE id IN ({inner})", params)
+        rows, computed = cursor.fetchone()
+        cache_key = "analytics:histograms:" + hashlib.sha256(
+            repr((inner, params, key, fields, rows, computed)).encode()).hexdigest()
+        cached = cache.get(cache_key)
+        if cached is None:
+            cursor.execute(
+                f"""SELECT {key}, x.field, e.bucket::int, SUM(e.n::bigint)
+                    FROM analytics_dailyrollup r CROSS JOIN LATERAL (VALUES {pairs}) AS x(field, histogram)
+                    CROSS JOIN LATERAL jsonb_each_text(x.histogram) AS e(bucket, n)
+                    WHERE r.id IN ({inner}) GROUP BY 1, 2, 3""",
+                params,
+            )
+            cached = [(group, field, index, int(count)) for group, field, index, count in cursor.fetchall()]
+            cache.set(cache_key, cached, timeout=HISTOGRAM_CACHE_SECONDS)
+        for group, field, index, count in cached:
+            found.setdefault((group, field), {})[index] = count
         for row in live_rows:
             for field in fields:
                 histograms.merge(found.setdefault((row.key if by_key else "", field), {}), getattr(row, f"{field}_histogram"))
@@ -207,14 +220,35 @@ def ai_usage(*, since: date, until: date, live: list[date] | None = None, live_u
             entry[field] += row[field]
     totals = {field: sum(entry[field] for entry in by_model.values()) for field in USAGE_COUNTS}
     extra = [value for usage in live_usage or [] for value in usage.latency_ms]
+    inner, params = stored.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM (
-                 SELECT unnest(latency_ms) AS v FROM analytics_aiusagedaily WHERE id = ANY(%s)
-                 UNION ALL SELECT unnest(%s::float8[])) latencies""",
-            [list(stored.values_list("pk", flat=True)), extra],
-        )
-        p95 = cursor.fetchone()[0]
+        # As the durations: exact up to EXACT_UP_TO calls, else from a histogram of the stored
+        # days' latencies (cached per tenant under the rows' version) plus the live ones.
+        cursor.execute(f"SELECT count(*), max(computed_at), COALESCE(sum(calls), 0) FROM analytics_aiusagedaily WHERE id IN ({inner})", params)
+        rows, computed, calls = cursor.fetchone()
+        if calls + len(extra) <= EXACT_UP_TO:
+            cursor.execute(
+                f"""SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM (
+                     SELECT unnest(latency_ms) AS v FROM analytics_aiusagedaily WHERE id IN ({inner})
+                     UNION ALL SELECT unnest(%s::float8[])) latencies""",
+                [*params, extra],
+            )
+            p95 = cursor.fetchone()[0]
+        else:
+            cache_key = "analytics:latencies:" + hashlib.sha256(repr((inner, params, rows, computed)).encode()).hexdigest()
+            cached = cache.get(cache_key)
+            if cached is None:
+                cursor.execute(
+                    f"""SELECT {histograms.bucket_sql('v')}, count(*) FROM analytics_aiusagedaily r, unnest(r.latency_ms) AS v
+                        WHERE r.id IN ({inner}) GROUP BY 1""",
+                    params,
+                )
+                cached = dict(cursor.fetchall())
+                cache.set(cache_key, cached, timeout=HISTOGRAM_CACHE_SECONDS)
+            latencies = dict(cached)
+            for value in extra:
+                latencies[histograms.bucket(value)] = latencies.get(histograms.bucket(value), 0) + 1
+            [p95] = histograms.percentiles(latencies, (0.95,))
     return {
         "calls": totals["calls"],
         "errors": totals["errors"],

@@ -1,6 +1,6 @@
 """Analytics at a big tenant's size: 100,000 conversations, ~1,000,000 messages over 180 days.
 
-    .venv/bin/python bench/analytics.py [--conversations 100000] [--rounds 10] [--rebuild]
+    .venv/bin/python bench/analytics.py [--conversations 100000] [--rounds 10] [--rebuild] [--pages-only]
 
 Builds the tenant once in its own database, `hearth_analytics_bench`, on the embedded
 PostgreSQL (or DATABASE_URL's server), with COPY from a fixed seed, and reuses it later
@@ -370,6 +370,7 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--pages-only", action="store_true", help="skip (a), the rollup against the hand-written query")
     args = parser.parse_args()
     configure_django(bench_database_url())
     print(f"building the tenant ({args.conversations:,} conversations over {DAYS} days) if needed ...", flush=True)
@@ -379,7 +380,8 @@ def main() -> int:
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT count(*) FROM "{SLUG}".conversations_message')
         print(f"{cursor.fetchone()[0]:,} messages; {os.cpu_count()} cores, Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}\n", flush=True)
-    rollup_against_sql()
+    if not args.pages_only:
+        rollup_against_sql()
     pages_and_api(args.rounds)
     return 0
 

@@ -115,3 +115,24 @@ def test_each_page_reads_in_a_bounded_number_of_queries_whatever_the_period(wait
         with CaptureQueriesContext(connection) as quarter:
             alpha_client.get(f"/admin/analytics/{page}", {"period": "90"})
         assert len(quarter) == len(week), page  # no query per day or per group
+
+
+def test_cached_period_sums_follow_a_recomputed_day_and_stay_in_their_tenant(waits, alpha, beta, monkeypatch):
+    from django_tenants.utils import tenant_context
+
+    monkeypatch.setattr(selectors, "EXACT_UP_TO", 0)  # the histogram path, whose sums are cached
+    since, until = waits["today"] - timedelta(days=7), waits["today"] - timedelta(days=1)
+    before = selectors.period_summary(since=since, until=until)["first_response_seconds"]
+    # A late fact on a stored day: ten slow first responses, then the day is recomputed.
+    day = waits["today"] - timedelta(days=2)
+    agent = MembershipFactory(account=alpha, role=Role.AGENT).user
+    inbox = InboxFactory(auto_assign=False)
+    for n in range(30):
+        opened = day_bounds(day)[0] + timedelta(hours=5, minutes=n)
+        conversation = services.conversation_open(inbox=inbox, contact=ContactFactory(), content="Still waiting", at=opened)
+        services.message_add_reply(conversation=conversation, content="Sorry", author=agent, at=opened + timedelta(hours=9))
+    days_rollup(since=day, until=day)
+    after = selectors.period_summary(since=since, until=until)["first_response_seconds"]
+    assert after["median"] > before["median"] and within_bound(after["p90"], 9 * 3600)
+    with tenant_context(beta):  # the same period in another account: its own (empty) figures
+        assert selectors.period_summary(since=since, until=until)["first_response_seconds"] == {"median": None, "p90": None}
