@@ -63,7 +63,10 @@ _PERIOD_PARAMETERS = [
 
 
 def _percentiles(name):
-    return serializers.DictField(child=serializers.FloatField(allow_null=True), help_text=f"{name}: median and p90, seconds")
+    return serializers.DictField(child=serializers.FloatField(allow_null=True), help_text=(
+        f"{name}: median and p90, seconds. Exact up to 20,000 durations in the period; above that, "
+        "from daily histograms, within 1.96% of the exact value (0.5 s under one second)."
+    ))
 
 
 class SummaryOutput(serializers.Serializer):

@@ -58,14 +58,19 @@ def _durations():
     return ArrayField(models.FloatField(), default=list, blank=True)
 
 
+def _histogram():
+    return models.JSONField(default=dict, blank=True)
+
+
 class DailyRollup(models.Model):
     """One day's figures (in the account's time zone) for one group of conversations: the
     whole desk (`all`), or one inbox, team, agent, AI category or priority (`key` is its id or
     name; NO_KEY for none). Written only by analytics.rollups, which replaces a day whole.
 
     Each duration is kept twice: the day's median and p90 (percentile_cont, for the daily
-    charts) and the day's values themselves (seconds), so a week's or a month's percentiles are
-    computed exactly from the daily rows (a median of medians is not a median).
+    charts), the day's values themselves (seconds), and their histogram (analytics.histograms),
+    so a week's or a month's percentiles come from the daily rows (a median of medians is not a
+    median): summed histograms, within 2% of the exact percentile of the values.
 
     Which day a fact belongs to: volume, SLA by the day the conversation was opened; a reply,
     a first response, a resolution, a rating by the day it happened. Groups are the
@@ -102,6 +107,13 @@ class DailyRollup(models.Model):
     resolution_business_seconds = _durations()
     resolution_business_median = models.FloatField(null=True)
     resolution_business_p90 = models.FloatField(null=True)
+    # The same durations as histograms (analytics.histograms), summed for a period's percentiles
+    first_response_histogram = _histogram()
+    first_response_business_histogram = _histogram()
+    reply_histogram = _histogram()
+    reply_business_histogram = _histogram()
+    resolution_histogram = _histogram()
+    resolution_business_histogram = _histogram()
     # SLA, of the conversations opened that day that had a due time
     sla_first_response_due = models.PositiveIntegerField(default=0)
     sla_first_response_breached = models.PositiveIntegerField(default=0)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics.histograms import histogram_sql
 from analytics.models import NO_KEY, AIUsageDaily, DailyRollup, Dimension, ReportingDirtyDay
 from conversations.business_hours import BusinessHours
 from conversations.models import Inbox
@@ -339,7 +340,10 @@ def _merged_sql() -> tuple[list[str], str]:
             values.append(f"COALESCE(MAX({name}), 0)::bigint")
     columns.append("computed_at")
     values.append("%(computed_at)s")
-    return columns, f"SELECT {', '.join(values)} FROM pg_temp.analytics_parts GROUP BY day, dimension, key"
+    merged = f"SELECT {', '.join(f'{value} AS {column}' for value, column in zip(values, columns))} FROM pg_temp.analytics_parts GROUP BY day, dimension, key"
+    histograms = {name.replace("_seconds", "_histogram"): histogram_sql(f"m.{name}") for name in _FIGURES if name in _ARRAYS}
+    columns.extend(histograms)
+    return columns, f"SELECT m.*, {', '.join(histograms.values())} FROM ({merged}) m"
 
 
 def days_compute(*, since: date, until: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:

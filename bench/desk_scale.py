@@ -277,9 +277,10 @@ def load_rows(people: dict) -> None:
     backfill(None, SimpleNamespace(connection=raw))
     print(f"  search documents: {time.monotonic() - step:.1f} s", flush=True)
 
-    with raw.cursor().copy("COPY conversations_conversationevent (conversation_id, actor_type, actor_name, action, field, old_value, new_value, created_at) FROM STDIN") as copy:
+    with raw.cursor().copy("COPY conversations_conversationevent (conversation_id, actor_type, actor_name, action, field, old_value, new_value, created_at, reason) FROM STDIN") as copy:
+        # `reason` is NOT NULL with no database default (conversations/0008): COPY must list it.
         for n in range(40):
-            copy.write_row((1, "agent", "Agent 01", "status_changed", "status", "open", "pending", now - timedelta(hours=40 - n)))
+            copy.write_row((1, "agent", "Agent 01", "status_changed", "status", "open", "pending", now - timedelta(hours=40 - n), ""))
 
     step = time.monotonic()
     for name, definition in indexes:

@@ -304,6 +304,7 @@ class Conversation(models.Model):
             # Reports by day (analytics: today's live figures, the queue's drill-down by day).
             models.Index(fields=["created_at"], name="conv_created"),
             models.Index(fields=["first_response_at"], name="conv_first_response"),
+            models.Index(fields=["ai_handoff_at"], name="conv_ai_handoff", condition=models.Q(ai_handoff_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
