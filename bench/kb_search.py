@@ -17,7 +17,7 @@ noisy normalised mixes of three real passages (Dirichlet weights, plus Gaussian 
 about 0.5), each row carrying its dominant passage's text, so neighbourhoods are as
 clustered as a real help centre's and full-text queries match realistic numbers of rows.
 Loaded with COPY into 1,000 published articles, then the indexes are built as in production
-(HNSW m=16, ef_construction=64; GIN full text; GIN trigram). The queries are the labelled demo
+(HNSW m=32, ef_construction=128; GIN full text; GIN trigram). The queries are the labelled demo
 questions (kb/evaluation/questions.jsonl), embedded for real.
 
 Same database and tenant as the other benches (`hearth_bench`, tenant `bench`); the bench
@@ -101,8 +101,8 @@ def load(cursor, texts: list[str], vectors: np.ndarray, main: np.ndarray) -> Non
     cursor.execute("CREATE INDEX kb_chunk_text_trgm ON kb_chunk USING gin (upper(text) gin_trgm_ops)")
     print(f"  full-text vectors and GIN indexes: {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    cursor.execute("CREATE INDEX kb_chunk_embedding_hnsw ON kb_chunk USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
-    print(f"  HNSW index (m=16, ef_construction=64): {time.perf_counter() - started:.0f} s")
+    cursor.execute("CREATE INDEX kb_chunk_embedding_hnsw ON kb_chunk USING hnsw (embedding vector_cosine_ops) WITH (m = 32, ef_construction = 128)")
+    print(f"  HNSW index (m=32, ef_construction=128): {time.perf_counter() - started:.0f} s")
     cursor.execute("ANALYZE kb_chunk")
     cursor.execute("ANALYZE kb_article")
 
@@ -130,7 +130,7 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--m", type=int, default=0, help="With --reuse: rebuild the HNSW index with this m (and --ef-construction)")
-    parser.add_argument("--ef-construction", type=int, default=64)
+    parser.add_argument("--ef-construction", type=int, default=128)
     parser.add_argument("--reuse", action="store_true", help="Keep the bench tenant's chunks if it already has --chunks of them")
     args = parser.parse_args()
 
@@ -195,7 +195,7 @@ def main() -> int:
             exact_ids.append(ids)
             exact_times.append(elapsed)
         print(f"exact (sequential) top-10: p50 {ms(percentile(exact_times, 50))}, p95 {ms(percentile(exact_times, 95))}")
-        print(f"HNSW top-10 (m={args.m or 16}, ef_construction={args.ef_construction if args.m else 64}):")
+        print(f"HNSW top-10 (m={args.m or 32}, ef_construction={args.ef_construction if args.m else 128}):")
         for ef in EF_CURVE:
             times, hits = [], 0
             for q, truth in zip(literals, exact_ids):

@@ -59,7 +59,7 @@ DEFAULT_WEIGHTS = Weights(vector=1.0, words=0.15, trigram=0.05, k=5)
 # How many chunks each list contributes before fusion; ef_search must be at least the number
 # of neighbours asked for (bench/kb_search.py measures recall@10 against exact search).
 CANDIDATES = 60
-EF_SEARCH = 100
+EF_SEARCH = 200  # with the index's m=32: recall@10 0.96 at 100,000 chunks (docs/performance.md)
 # Most matching passages the words list reads and ranks. A long question's OR query matches
 # tens of thousands of chunks at 100,000 (bench/kb_search.py), and fetching and ranking 3,000 of
 # them took 170 ms; a help centre of a few hundred articles never reaches the cap, and above
