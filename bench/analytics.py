@@ -31,15 +31,13 @@ import sys
 import time
 from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import psycopg  # noqa: E402
 
-from config import embedded  # noqa: E402
+from bench.bulk_tenant import bench_account_drop, bench_database_url, configure_django, tenant_conversations  # noqa: E402
 
 BENCH_DB = "hearth_analytics_bench"
 SLUG = "analytics"
@@ -53,59 +51,20 @@ PASSWORD = "bench-password-1"
 WEEKDAYS_9_TO_6 = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 
 
-def bench_database_url() -> str:
-    base = os.environ.get("DATABASE_URL") or embedded.postgres_location().url
-    parts = urlsplit(base)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def configure_django(database_url: str) -> None:
-    os.environ.update({
-        "DATABASE_URL": database_url, "REDIS_URL": os.environ.get("REDIS_URL") or embedded.redis_url(),
-        "DEBUG": "false", "SECRET_KEY": "bench-only-not-secret", "ALLOWED_HOSTS": f"{HOST},localhost",
-        "HEARTH_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",  # bench only
-        "CACHE_KEY_PREFIX": "hearth-analytics-bench", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "600",
-    })
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import warnings
-
-    import django
-
-    warnings.filterwarnings("ignore", message="No directory at")
-    django.setup()
-
-
 # --------------------------------------------------------------------------- the build
 
 
 def tenant_ready(conversations: int) -> bool:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [SLUG])
-        if cursor.fetchone() is None:
-            return False
-        cursor.execute(f'SELECT count(*) FROM "{SLUG}".conversations_conversation')
-        return cursor.fetchone()[0] == conversations
+    return tenant_conversations(SLUG) == conversations
 
 
 def make_account() -> dict:
-    from django.db import connection
     from django_tenants.utils import schema_context
 
-    from accounts.models import Account, Membership, User
+    from accounts.models import Membership, User
     from accounts.services import account_create, membership_add
 
-    existing = Account.objects.filter(schema_name=SLUG).first()
-    if existing is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA "{SLUG}" CASCADE')
-        existing.domains.all().delete()
-        Membership.objects.filter(account=existing).delete()
-        Account.objects.filter(pk=existing.pk).delete()
+    bench_account_drop(SLUG)
     account = account_create(name="Analytics Corp", slug=SLUG, owner_email=f"owner@{SLUG}.example", owner_password=PASSWORD,
                              timezone=TZ.key).account
 
@@ -412,7 +371,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--pages-only", action="store_true", help="skip (a), the rollup against the hand-written query")
     args = parser.parse_args()
-    configure_django(bench_database_url())
+    configure_django(bench_database_url(BENCH_DB), host=HOST, cache_prefix="hearth-analytics-bench")
     print(f"building the tenant ({args.conversations:,} conversations over {DAYS} days) if needed ...", flush=True)
     build(conversations=args.conversations, rebuild=args.rebuild)
     from django.db import connection

@@ -34,14 +34,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import psycopg  # noqa: E402
 
-from config import embedded  # noqa: E402
+from bench.bulk_tenant import bench_account_drop, bench_database_url, configure_django, tenant_conversations  # noqa: E402
 
 BENCH_DB = "hearth_deskscale"
 SLUG = "scale"
@@ -77,43 +75,11 @@ warranty repair guarantee contract terms policy privacy delete remove close open
 """.split()
 
 
-def bench_database_url() -> str:
-    base = os.environ.get("DATABASE_URL") or embedded.postgres_location().url
-    parts = urlsplit(base)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def configure_django(database_url: str) -> None:
-    os.environ.update({
-        "DATABASE_URL": database_url, "REDIS_URL": os.environ.get("REDIS_URL") or embedded.redis_url(),
-        "DEBUG": "false", "SECRET_KEY": "bench-only-not-secret", "ALLOWED_HOSTS": f"{HOST},localhost",
-        "HEARTH_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",  # bench only: no real provider key stored
-        "CACHE_KEY_PREFIX": "hearth-deskscale", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "600",
-    })
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import warnings
-
-    import django
-
-    warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic for a benchmark
-    django.setup()
-
-
 # --------------------------------------------------------------------------- the build
 
 
 def tenant_ready() -> bool:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [SLUG])
-        if cursor.fetchone() is None:
-            return False
-        cursor.execute(f'SELECT count(*) FROM "{SLUG}".conversations_conversation')
-        return cursor.fetchone()[0] == CONVERSATIONS
+    return tenant_conversations(SLUG) == CONVERSATIONS
 
 
 def build(*, rebuild: bool) -> None:
@@ -131,19 +97,12 @@ def build(*, rebuild: bool) -> None:
 
 
 def make_account() -> dict:
-    from django.db import connection
     from django_tenants.utils import schema_context
 
-    from accounts.models import Account, Membership, User
+    from accounts.models import Membership, User
     from accounts.services import account_create, membership_add
 
-    existing = Account.objects.filter(schema_name=SLUG).first()
-    if existing is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA "{SLUG}" CASCADE')
-        existing.domains.all().delete()
-        Membership.objects.filter(account=existing).delete()
-        Account.objects.filter(pk=existing.pk).delete()
+    bench_account_drop(SLUG)
     account = account_create(name="Scale Corp", slug=SLUG, owner_email=f"owner@{SLUG}.example", owner_password=PASSWORD).account
 
     def member(email, role, name):
@@ -414,7 +373,7 @@ def main() -> int:
     parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
 
-    configure_django(bench_database_url())
+    configure_django(bench_database_url(BENCH_DB), host=HOST, cache_prefix="hearth-deskscale")
     print(f"building the tenant ({CONVERSATIONS:,} conversations, ~{TARGET_MESSAGES:,} messages) if needed ...", flush=True)
     build(rebuild=args.rebuild)
     if args.explain:
