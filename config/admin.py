@@ -159,6 +159,20 @@ class HearthModelAdmin(ConversationScoped, admin.ModelAdmin):
         return None
 
 
+class ReadOnlyModelAdmin(HearthModelAdmin):
+    """A record of what happened (ledger, audit trail, AI history): shown, never added, edited
+    or deleted from the admin; the code that made it is its only writer."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class HearthTabularInline(ConversationScoped, admin.TabularInline):
     formfield_overrides = FORMFIELD_OVERRIDES
 

@@ -20,21 +20,12 @@ from django.urls import reverse
 from accounts.sites import desk_admin_site
 from ai import selectors, services
 from ai.models import Category, Classification, Correction, TrainingExample
-from config.admin import HearthModelAdmin
+from config.admin import HearthModelAdmin, ReadOnlyModelAdmin
 
 
-class ReadOnlyHistory:
-    """A record of what happened: nobody adds, edits or deletes it here. A row the user may not
-    see answers 404, not Django's redirect to the index ("perhaps it was deleted?")."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyHistory(ReadOnlyModelAdmin):
+    """A record of what happened. A row the user may not see answers 404, not Django's
+    redirect to the index ("perhaps it was deleted?")."""
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if self.get_object(request, unquote(object_id)) is None:
@@ -161,7 +152,7 @@ class OutOfScopeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Classification, site=desk_admin_site)
-class ClassificationAdmin(ReadOnlyHistory, HearthModelAdmin):
+class ClassificationAdmin(ReadOnlyHistory):
     """What the AI decided about each incoming message, newest first."""
 
     conversation_path = "conversation"
@@ -194,7 +185,7 @@ class ClassificationAdmin(ReadOnlyHistory, HearthModelAdmin):
 
 
 @admin.register(Correction, site=desk_admin_site)
-class CorrectionAdmin(ReadOnlyHistory, HearthModelAdmin):
+class CorrectionAdmin(ReadOnlyHistory):
     """Every time an agent overruled the AI's category: what it was, what they chose, who."""
 
     conversation_path = "conversation"

@@ -13,13 +13,12 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.sites import desk_admin_site
 from ai import services
-from ai.admin.ledger import ReadOnlyAdmin
 from ai.models import Draft, KnowledgeGap
-from config.admin import HearthModelAdmin
+from config.admin import HearthModelAdmin, ReadOnlyModelAdmin
 
 
 @admin.register(Draft, site=desk_admin_site)
-class DraftAdmin(ReadOnlyAdmin):
+class DraftAdmin(ReadOnlyModelAdmin):
     conversation_path = "conversation"
     list_display = ["created_at", "conversation", "status", "origin", "confidence_display", "no_source", "provider", "model", "similarity", "used_by"]
     list_filter = ["status", "origin", "no_source", "provider", "created_at"]

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, Sum
 from accounts.sites import desk_admin_site
 from ai.budget import budget_warning_show
 from ai.models import AICall, CachedResponse
-from config.admin import HearthModelAdmin
+from config.admin import ReadOnlyModelAdmin
 
 
 def ai_call_totals(*, queryset) -> dict:
@@ -31,19 +31,9 @@ def ai_call_totals(*, queryset) -> dict:
     }
 
 
-class ReadOnlyAdmin(HearthModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AICall, site=desk_admin_site)
-class AICallAdmin(ReadOnlyAdmin):
+class AICallAdmin(ReadOnlyModelAdmin):
     conversation_path = "conversation"
     change_list_template = "admin/ai/aicall/change_list.html"
     list_display = [
@@ -69,7 +59,7 @@ class AICallAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CachedResponse, site=desk_admin_site)
-class CachedResponseAdmin(ReadOnlyAdmin):
+class CachedResponseAdmin(ReadOnlyModelAdmin):
     list_display = ["key_short", "operation", "provider", "model", "hit_count", "last_hit_at", "cost", "created_at", "expires_at"]
     list_filter = ["operation", "provider"]
     readonly_fields = ["key", "operation", "provider", "model", "response", "cost", "input_tokens", "output_tokens", "hit_count", "last_hit_at", "created_at", "expires_at"]

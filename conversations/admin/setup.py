@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from accounts.access import user_runs_account
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
-from config.admin import HearthModelAdmin, HearthTabularInline
+from config.admin import HearthModelAdmin, HearthTabularInline, ReadOnlyModelAdmin
 from conversations import services
 from conversations.models import (
     CannedResponse,
@@ -228,7 +228,7 @@ class CSATResponseAdmin(HearthModelAdmin):
 
 
 @admin.register(ConversationEvent, site=desk_admin_site)
-class ConversationEventAdmin(HearthModelAdmin):
+class ConversationEventAdmin(ReadOnlyModelAdmin):
     """The audit trail: every change to the conversations the user may see, read-only."""
 
     conversation_path = "conversation"
@@ -238,12 +238,3 @@ class ConversationEventAdmin(HearthModelAdmin):
     list_select_related = ["conversation"]
     search_fields = ["actor_name", "old_value", "new_value"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
