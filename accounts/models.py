@@ -31,10 +31,26 @@ class Account(TenantMixin):
         GROWTH = "growth", "Growth"
         ENTERPRISE = "enterprise", "Enterprise"
 
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        # Desk logins refused, widget API 403 `account_suspended`, Celery jobs skip it;
+        # nothing is deleted (accounts/lifecycle.py).
+        SUSPENDED = "suspended", "Suspended"
+
     name = models.CharField(max_length=200)
     plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.TRIAL)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     created_at = models.DateTimeField(default=now, editable=False)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.ACTIVE, editable=False)
+    suspended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    suspended_reason = models.CharField(max_length=200, blank=True, editable=False)
+    # Retention (enforced nightly): blank keeps data for as long as the account exists.
+    retention_message_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Erase message contents older than this many days (blank: keep)."
+    )
+    retention_ai_payload_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Drop AI call prompts and responses older than this many days (blank: keep)."
+    )
 
     # The schema is created (and migrated) when the row is first saved. It is never dropped
     # by deleting the row: an operator drops a schema on purpose, not by a stray delete.
@@ -60,6 +76,10 @@ class Account(TenantMixin):
             tenant_template.schema_clone(schema_name=self.schema_name)
             return True
         return super().create_schema(check_if_exists=check_if_exists, sync_schema=sync_schema, verbosity=verbosity)
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.state == self.State.SUSPENDED
 
     @property
     def slug(self) -> str:
