@@ -31,8 +31,15 @@ ACCOUNT_PEOPLE = {
 # Actions each role may take, by "app_label.model" or "app_label.*" (the model rule wins).
 # Owners and admins run the account; managers run the work (not its setup: inboxes, teams,
 # SLA policies, members); agents work conversations and contacts.
+# Only owners erase a contact (it cannot be undone: conversations/services/erasure.py) and set
+# the account's retention periods (their own account's row, in the desk).
 ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
-    Role.OWNER: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, **ACCOUNT_PEOPLE},
+    Role.OWNER: {
+        **{f"{app}.*": ALL for app in TENANT_DATA_APPS},
+        **ACCOUNT_PEOPLE,
+        "conversations.contact": ALL | {"erase"},
+        "accounts.account": frozenset({"view", "change"}),
+    },
     Role.ADMIN: {**{f"{app}.*": ALL for app in TENANT_DATA_APPS}, **ACCOUNT_PEOPLE},
     Role.MANAGER: {
         **{f"{app}.*": EDIT for app in TENANT_DATA_APPS},

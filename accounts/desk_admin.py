@@ -1,4 +1,5 @@
-"""The account's people in the desk: members, invitations and API tokens.
+"""The account's people in the desk: members, invitations and API tokens; and the owners' account
+settings (retention periods).
 
 People join by invitation only: the desk never looks up a login by e-mail, so an owner learns
 nothing about people outside their account (not whether an address has a login, not a name).
@@ -13,7 +14,7 @@ from django.http import HttpResponseRedirect
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken, Invitation, Membership
+from accounts.models import Account, ApiToken, Invitation, Membership
 from accounts.services import api_token_revoke, invitation_create, invitation_resend, invitation_revoke
 from accounts.sites import desk_admin_site
 from config.admin import HearthModelAdmin
@@ -205,3 +206,46 @@ class AccountApiTokenAdmin(HearthModelAdmin):
         for token in queryset.order_by("pk"):
             api_token_revoke(token=token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+class AccountSettingsForm(forms.ModelForm):
+    retention_message_days = forms.IntegerField(
+        required=False, min_value=1, max_value=36_500, label="Keep messages for (days)",
+        help_text=Account._meta.get_field("retention_message_days").help_text,
+    )
+    retention_ai_payload_days = forms.IntegerField(
+        required=False, min_value=1, max_value=36_500, label="Keep AI prompts and responses for (days)",
+        help_text=Account._meta.get_field("retention_ai_payload_days").help_text,
+    )
+
+    class Meta:
+        model = Account
+        fields = ["retention_message_days", "retention_ai_payload_days"]
+
+
+@admin.register(Account, site=desk_admin_site)
+class AccountSettingsAdmin(HearthModelAdmin):
+    """This account's own settings, for its owners (accounts.access): for now the retention
+    periods, applied every night (conversations/services/retention.py)."""
+
+    form = AccountSettingsForm
+    list_display = ["name", "plan", "retention_message_days", "retention_ai_payload_days"]
+    fields = ["name", "plan", "retention_message_days", "retention_ai_payload_days"]
+    readonly_fields = ["name", "plan"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(pk=request.tenant.pk)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from conversations.services import account_retention_set
+
+        account_retention_set(
+            account=request.tenant, message_days=form.cleaned_data["retention_message_days"],
+            ai_payload_days=form.cleaned_data["retention_ai_payload_days"],
+        )

@@ -243,6 +243,9 @@ CELERY_BEAT_SCHEDULE = {
     # Analytics rollups per tenant: a cheap check every 10 minutes; yesterday (and the 3 days
     # before it) once the tenant's local day has ended, stale days whenever marked.
     "analytics-rollups": {"task": "analytics.tasks.rollups_run", "schedule": 600.0},
+    # Data rights: nightly, in each tenant, message contents and AI payloads older than the
+    # account's retention periods are erased in batches (conversations/services/retention.py).
+    "retention-apply": {"task": "conversations.tasks.retention_apply", "schedule": crontab(hour=2, minute=41)},
 }
 
 # Whether a tenant's AI endpoint may be inside the server's own network (loopback, private,

@@ -110,6 +110,12 @@ def handed_off(conversation, *, rule: str, reason: str, at=None):
     return _record(conversation, Actor.ai(reason), "handed_off", field="ai_handoff", new=rule, at=at)
 
 
+def contact_erased(conversation, actor, *, at=None):
+    """The customer's personal data and this conversation's contents were erased
+    (services/erasure.py): who asked and when stay on the audit trail."""
+    return _record(conversation, actor, "contact_erased", field="contact", at=at)
+
+
 # ----------------------------------------------------------------------------- sentences
 
 _STATUS_VERBS = {"resolved": "resolved this", "pending": "marked this as pending", "snoozed": "snoozed this"}
@@ -155,6 +161,7 @@ def describe(event: ConversationEvent) -> str:
         "classified": lambda: f"classified this as {event.new_value}",
         "ai_replied": lambda: f"answered the customer (confidence {event.new_value})",
         "handed_off": lambda: "handed this to the team",
+        "contact_erased": lambda: "erased the customer's personal data and this conversation's messages",
         "category_changed": lambda: (
             f"changed the category from {event.old_value} to {event.new_value}" if event.old_value else f"set the category to {event.new_value}"
         ),

@@ -171,6 +171,12 @@ class Contact(models.Model):
     )
     blocked = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=now, editable=False)
+    # Set when the contact's personal data and messages were erased (services/erasure.py): the
+    # row stays, so its conversations stay countable; who erased it is kept for the audit.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
 
     class Meta:
         ordering = ["name", "id"]

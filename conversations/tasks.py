@@ -43,3 +43,16 @@ def mark_sla_breaches() -> int:
 def requeue_message_followups() -> int:
     with job_run(job="requeue_message_followups"):
         return followups.message_followups_requeue()
+
+
+@shared_task(**RETRY)
+def retention_apply() -> str:
+    """Nightly, per tenant (beat): the account's retention periods (services/retention.py).
+    Batches commit one by one, so a retry after a blip resumes where the run stopped."""
+    from django.db import connection
+
+    from accounts.models import Account
+
+    account = Account.objects.get(pk=connection.tenant.pk)  # the periods as they are now
+    with job_run(job="retention_apply"):
+        return services.retention_apply(account=account).summary()

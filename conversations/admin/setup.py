@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 
 from accounts.access import user_runs_account
 from accounts.selectors import account_members
@@ -199,14 +201,35 @@ class CannedResponseAdmin(HearthModelAdmin):
 @admin.register(Contact, site=desk_admin_site)
 class ContactAdmin(HearthModelAdmin):
     conversation_path = "conversations"  # seen through its conversations (conversations/access.py)
-    list_display = ["__str__", "masked_email", "phone", "external_id", "blocked", "created_at"]
+    list_display = ["__str__", "masked_email", "phone", "external_id", "blocked", "created_at", "erased_at"]
     list_filter = ["blocked"]
     search_fields = ["name", "email", "external_id"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "erased_at", "erased_by"]
+    actions = ["erase"]
 
     @admin.display(description="email")
     def masked_email(self, obj):
         return mask_email(obj.email)
+
+    def has_erase_permission(self, request):
+        # Owners only (accounts.access.ROLE_ACTIONS); the action is not offered to anyone else,
+        # and Django's admin refuses an action the user may not run even when posted by hand.
+        return request.user.has_perm("conversations.erase_contact")
+
+    @admin.action(description="Erase personal data and messages (cannot be undone)", permissions=["erase"])
+    def erase(self, request, queryset):
+        """Asks first (a page listing the contacts), then erases each in its own transaction."""
+        contacts = list(queryset.order_by("pk"))
+        if request.POST.get("erase_confirmed") != "yes":
+            return TemplateResponse(request, "admin/conversations/contact/erase_confirmation.html", {
+                **self.admin_site.each_context(request),
+                "title": "Erase contacts?", "contacts": contacts, "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            })
+        erasures = [services.contact_erase(contact=contact, by=request.user) for contact in contacts]
+        for erasure in erasures:
+            self.message_user(request, erasure.summary(), messages.WARNING if erasure.already_erased else messages.SUCCESS)
+        return None
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -9,6 +9,8 @@ its follow-up queued after commit (`conversations/followups.py`).
 - `sla`: due times and breach flags
 - `contacts`: contacts, the fields the business owns, custom attribute limits
 - `inboxes`: the widget token and the HMAC secret
+- `erasure`: erasing one contact (personal data, message contents, AI artefacts)
+- `retention`: the account's retention periods, applied in batches
 
 Import the package, not the modules: `from conversations import services`.
 """
@@ -30,6 +32,7 @@ from conversations.services.contacts import (
     custom_attributes_check,
 )
 from conversations.services.csat import csat_record
+from conversations.services.erasure import TOMBSTONE, ContactErasure, contact_erase
 from conversations.services.inboxes import inbox_hmac_secret_rotate, inbox_widget_token_rotate
 from conversations.services.intake import (
     conversation_open,
@@ -39,13 +42,26 @@ from conversations.services.intake import (
     message_add_reply,
 )
 from conversations.services.labels import conversation_labels_add, conversation_labels_remove, conversation_labels_set
+from conversations.services.retention import (
+    RetentionRun,
+    account_retention_set,
+    ai_payloads_retention_apply,
+    messages_retention_apply,
+    retention_apply,
+)
 from conversations.services.sla import sla_apply, sla_breaches_mark
 from conversations.services.status import conversation_priority_set, conversation_status_set, conversations_wake_snoozed
 
 __all__ = [
+    "TOMBSTONE",
+    "ContactErasure",
+    "RetentionRun",
+    "account_retention_set",
     "agent_loads",
+    "ai_payloads_retention_apply",
     "contact_business_fields_mark",
     "contact_create",
+    "contact_erase",
     "contact_get_or_create_by_external_id",
     "contact_update",
     "contact_update_by_customer",
@@ -70,6 +86,8 @@ __all__ = [
     "message_add_incoming",
     "message_add_note",
     "message_add_reply",
+    "messages_retention_apply",
+    "retention_apply",
     "sla_apply",
     "sla_breaches_mark",
 ]
