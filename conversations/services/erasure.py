@@ -38,6 +38,12 @@ ai
   is theirs. The classifier quotes corrections by reference (ai/training.py), never by words.
 - AISettings, Category, ClassifierVersion, RoutingRule, Correction: no customer text.
 
+django.contrib.admin (tenant schema)
+- LogEntry (the admin's history): names each changed row by its text as it was (the contact's
+  name, "#12 <subject>", a message's first words, a knowledge gap's question), and an inline's
+  text in its change message: both -> TOMBSTONE for the rows erased (who changed what kind of
+  row, and when, stays).
+
 kb (articles and passages) and analytics (numbers per day and group; JobStatus): no customer
 text. Redis holds no customer text but the widget's session cache, made stale above.
 
@@ -95,10 +101,26 @@ def _ai_artefacts_purge(*, conversation_ids: list[int], message_ids: list[int], 
     AICall.objects.filter(conversation_id__in=conversation_ids).exclude(error="").update(error="")
     Classification.objects.filter(conversation_id__in=conversation_ids).update(reasoning="", evidence={})
     Draft.objects.filter(conversation_id__in=conversation_ids).update(content=TOMBSTONE, reasoning="", rejected_reason="")
-    KnowledgeGap.objects.filter(conversation_id__in=conversation_ids).update(question=TOMBSTONE)
-    TrainingExample.objects.filter(message_id__in=message_ids).delete()
+    gaps = KnowledgeGap.objects.filter(conversation_id__in=conversation_ids)
+    admin_log_tombstone(model=KnowledgeGap, ids=list(gaps.values_list("pk", flat=True)))
+    gaps.update(question=TOMBSTONE)
+    examples = TrainingExample.objects.filter(message_id__in=message_ids)
+    admin_log_tombstone(model=TrainingExample, ids=list(examples.values_list("pk", flat=True)))
+    examples.delete()
     if since is not None:
         CachedResponse.objects.filter(created_at__gte=since).delete()
+
+
+def admin_log_tombstone(*, model, ids) -> int:
+    """Tombstone the admin history's text about these rows (see the module's list)."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    if not ids:
+        return 0
+    return LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(model), object_id__in=[str(pk) for pk in ids],
+    ).update(object_repr=TOMBSTONE, change_message=TOMBSTONE)
 
 
 def _erased_by_actor(by) -> Actor:
@@ -135,6 +157,9 @@ def contact_erase(*, contact: Contact, by=None, at: datetime | None = None) -> C
     timeline.filter(actor_type=ConversationEvent.ActorType.CONTACT).update(actor_name=TOMBSTONE)
     timeline.exclude(reason="").update(reason=TOMBSTONE)
     CSATResponse.objects.filter(conversation_id__in=conversation_ids).exclude(comment="").update(comment=TOMBSTONE)
+    admin_log_tombstone(model=Contact, ids=[locked.pk])
+    admin_log_tombstone(model=Conversation, ids=conversation_ids)
+    admin_log_tombstone(model=Message, ids=message_ids)
     _ai_artefacts_purge(conversation_ids=conversation_ids, message_ids=message_ids, since=first_message_at)
 
     WidgetSession.objects.filter(contact=locked, revoked_at__isnull=True).update(revoked_at=moment)

@@ -33,12 +33,12 @@ from django.db.models import Q, QuerySet
 
 from conversations.models import SEARCH_CONFIG, Conversation, CSATResponse, Message
 from conversations.services._common import now
-from conversations.services.erasure import TOMBSTONE
+from conversations.services.erasure import TOMBSTONE, admin_log_tombstone
 
 BATCH_SIZE = 1000
-# As intake: a document of at most this many characters of text stays under PostgreSQL's
-# 1 MB tsvector limit.
-SEARCH_TEXT_CAP = 300_000
+# As migration 0007's backfill: a document rebuilt from at most this many characters of text
+# stays under PostgreSQL's 1 MB tsvector limit.
+REBUILT_TEXT_CAP = 300_000
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,19 @@ class RetentionRun:
 
 def _batched(queryset: QuerySet, apply: Callable[[list[int]], int], *, batch_size: int) -> int:
     """`apply(pks)` on the queryset's rows, `batch_size` at a time in primary-key order, one
-    transaction per batch (rows another transaction holds are left for the next batch or run)."""
-    done = 0
+    transaction per batch. Each batch starts after the last one's key, so a run reads the
+    table once however many rows it changes; rows another transaction holds are skipped, for
+    the next run."""
+    done, after = 0, 0
     while True:
         with transaction.atomic():
-            pks = list(queryset.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:batch_size])
+            pks = list(
+                queryset.filter(pk__gt=after).select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:batch_size]
+            )
             if not pks:
                 return done
             done += apply(pks)
+        after = pks[-1]
         if len(pks) < batch_size:
             return done
 
@@ -78,8 +83,16 @@ def search_documents_rebuild(*, conversation_ids: list[int]) -> None:
                     WHERE m.conversation_id = c.id AND m.kind <> 'activity'
                 ), ''), %s))
                 WHERE c.id = ANY(%s)""",
-            [SEARCH_CONFIG, SEARCH_TEXT_CAP, conversation_ids],
+            [SEARCH_CONFIG, REBUILT_TEXT_CAP, conversation_ids],
         )
+
+
+def _knowledge_gaps_tombstone(pks: list[int]) -> int:
+    """A knowledge gap's question is the customer's message, quoted."""
+    from ai.models import KnowledgeGap
+
+    admin_log_tombstone(model=KnowledgeGap, ids=pks)
+    return KnowledgeGap.objects.filter(pk__in=pks).update(question=TOMBSTONE)
 
 
 def messages_retention_apply(*, days: int, at: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
@@ -94,8 +107,11 @@ def messages_retention_apply(*, days: int, at: datetime | None = None, batch_siz
         conversation_ids = sorted(set(Message.objects.filter(pk__in=pks).values_list("conversation_id", flat=True)))
         list(Conversation.objects.select_for_update(of=("self",)).filter(pk__in=conversation_ids).order_by("pk").values_list("pk"))
         changed = Message.objects.filter(pk__in=pks).update(content=TOMBSTONE, attachments=[])
-        Conversation.objects.filter(pk__in=conversation_ids, created_at__lt=cutoff).update(subject=TOMBSTONE)
-        KnowledgeGap.objects.filter(message_id__in=pks).update(question=TOMBSTONE)
+        admin_log_tombstone(model=Message, ids=pks)
+        old_conversations = Conversation.objects.filter(pk__in=conversation_ids, created_at__lt=cutoff).exclude(subject=TOMBSTONE)
+        admin_log_tombstone(model=Conversation, ids=list(old_conversations.values_list("pk", flat=True)))
+        old_conversations.update(subject=TOMBSTONE)
+        _knowledge_gaps_tombstone(list(KnowledgeGap.objects.filter(message_id__in=pks).values_list("pk", flat=True)))
         search_documents_rebuild(conversation_ids=conversation_ids)
         return changed
 
@@ -126,7 +142,7 @@ def ai_payloads_retention_apply(*, days: int, at: datetime | None = None, batch_
         ),
         (
             KnowledgeGap.objects.filter(older).exclude(question=TOMBSTONE),
-            lambda pks: KnowledgeGap.objects.filter(pk__in=pks).update(question=TOMBSTONE),
+            _knowledge_gaps_tombstone,
         ),
     ]
     return sum(_batched(queryset, apply, batch_size=batch_size) for queryset, apply in work)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.forms.models import model_to_dict
@@ -21,7 +22,7 @@ from ai.models import AICall, CachedResponse, Category, Classification, Draft, K
 from analytics.rollups import account_today, days_compute
 from conversations import events, selectors, services
 from conversations.models import Contact, Conversation, ConversationEvent, Message, WidgetSession
-from tests.accounts.factories import PASSWORD
+from tests.accounts.factories import PASSWORD, UserFactory
 from tests.conftest import REPO_DIR, admin_login
 from tests.conversations.factories import InboxFactory
 
@@ -89,6 +90,13 @@ def customer_with_history(marker: str = MARKER):
                                   response={"text": f"about {marker}"}, expires_at=timezone.now() + timedelta(hours=1))
     TrainingExample.objects.create(category=category, text=f"parcel {marker} lost", text_hash=f"h-{marker}",
                                    source=TrainingExample.Source.CORRECTION, message=incoming)
+    # The admin's history of changes to the contact, the conversation and a message, as Django writes it.
+    editor = UserFactory()
+    for row in (contact, conversation, incoming):
+        LogEntry.objects.log_actions(
+            user_id=editor.pk, queryset=[row], action_flag=CHANGE,
+            change_message=[{"added": {"name": "note", "object": f"about {marker}"}}], single_object=True,
+        )
     return contact, conversation
 
 
@@ -112,7 +120,7 @@ def test_erasure_leaves_no_trace_in_any_table_and_keeps_the_rows_reports_count(a
             "conversations_conversation.search_document", "conversations_conversation.subject",
             "conversations_conversationevent.actor_name", "conversations_csatresponse.comment", "ai_draft.content",
             "ai_classification.reasoning", "ai_knowledgegap.question", "ai_aicall.error", "ai_cachedresponse.response",
-            "ai_trainingexample.text"} <= before
+            "ai_trainingexample.text", "django_admin_log.object_repr", "django_admin_log.change_message"} <= before
     facts = _facts()
     owner = make_member(role=Role.OWNER)
 

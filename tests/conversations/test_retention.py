@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -14,9 +15,10 @@ from accounts.models import Account, Membership
 from ai.models import AICall, CachedResponse, Classification, Draft, KnowledgeGap, Operation
 from conversations import selectors, services
 from conversations.models import Conversation, CSATResponse, Message
-from tests.accounts.factories import PASSWORD
+from tests.accounts.factories import PASSWORD, UserFactory
 from tests.conftest import admin_login
 from tests.conversations.factories import ContactFactory, InboxFactory
+from tests.conversations.test_erasure import columns_holding
 
 pytestmark = pytest.mark.usefixtures("in_alpha")
 Role = Membership.Role
@@ -41,6 +43,7 @@ def test_message_contents_older_than_the_period_are_erased_and_newer_ones_kept(a
     services.message_add_incoming(conversation=old, content="the papaya arrived", at=_ago(29))
     services.csat_record(conversation=old, rating=4, comment="kumquat came late", at=_ago(31))
     KnowledgeGap.objects.create(question="kumquat?", conversation=old, message=old.messages.first())
+    LogEntry.objects.log_actions(user_id=UserFactory().pk, queryset=[old], action_flag=CHANGE, single_object=True)
     recent = _conversation(days_ago=29, content="a banana question")
     counts = (Conversation.objects.count(), Message.objects.count(), list(Message.objects.order_by("pk").values_list("created_at", "direction")))
     assert _search("kumquat") == {old.pk}
@@ -54,6 +57,8 @@ def test_message_contents_older_than_the_period_are_erased_and_newer_ones_kept(a
     assert CSATResponse.objects.get().comment == "[erased]"
     assert KnowledgeGap.objects.get().question == "[erased]"
     assert _search("kumquat") == set()
+    assert columns_holding(alpha.schema_name, "kumquat") == set()
+    assert columns_holding(alpha.schema_name, "papaya") == {"conversations_message.content", "conversations_conversation.search_document"}
     assert _search("papaya") == {old.pk} and _search("banana") == {recent.pk}
     assert (Conversation.objects.count(), Message.objects.count(), list(Message.objects.order_by("pk").values_list("created_at", "direction"))) == counts
     assert services.retention_apply(account=alpha).messages == 0  # done rows are not done again
