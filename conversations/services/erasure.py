@@ -139,7 +139,9 @@ def contact_erase(*, contact: Contact, by=None, at: datetime | None = None) -> C
         return ContactErasure(contact_id=locked.pk, erased_at=locked.erased_at, erased_by_id=locked.erased_by_id, already_erased=True)
     moment = now(at)
 
-    # Rows locked in primary-key order, as every service locks them: no deadlock with intake.
+    # The contact, then its conversations in key order. Intake locks one conversation and never
+    # the contact, so the two cannot deadlock; a message waiting for the lock is stored after
+    # the erasure, as new data (the contact's widget sessions end with this commit).
     conversation_ids = list(
         Conversation.objects.select_for_update(of=("self",)).filter(contact=locked).order_by("pk").values_list("pk", flat=True)
     )
