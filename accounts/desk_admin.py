@@ -15,7 +15,7 @@ from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from accounts.models import Account, ApiToken, Invitation, Membership
-from accounts.services import api_token_revoke, invitation_create, invitation_resend, invitation_revoke
+from accounts.services import api_token_revoke, invitation_create, invitation_resend, invitation_revoke, membership_availability_set
 from accounts.sites import desk_admin_site
 from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
@@ -55,7 +55,12 @@ class MemberAdmin(HearthModelAdmin):
     def save_model(self, request, obj, form, change):
         if obj.account_id != request.tenant.pk:
             raise PermissionDenied
+        availability = obj.availability
+        if change and "availability" in form.changed_data:
+            obj.availability = form.initial["availability"]  # changed by the service, which records it
         obj.save()
+        if obj.availability != availability:
+            membership_availability_set(membership=obj, availability=availability)
 
     def delete_model(self, request, obj):
         if obj.user_id == request.user.pk:

@@ -3,17 +3,18 @@ and API tokens."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_exists
 
@@ -144,12 +145,23 @@ def api_token_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def membership_availability_set(*, membership: Membership, availability: str) -> Membership:
-    """An agent goes online, busy or offline; auto-assignment only picks online agents."""
+def membership_availability_set(*, membership: Membership, availability: str, at: datetime | None = None) -> Membership:
+    """An agent goes online, busy or offline; auto-assignment only picks online agents. Each
+    change is recorded in the account's schema, where the analytics count time online."""
+    from django_tenants.utils import tenant_context
+
+    from analytics.presence import availability_change_record
+
     if availability not in Membership.Availability.values:
         raise ApplicationError(f"availability {availability!r} is not one of {', '.join(Membership.Availability.values)}", code="invalid")
-    Membership.objects.filter(pk=membership.pk).update(availability=availability)
-    membership.availability = availability
+    in_account = getattr(connection.tenant, "pk", None) == membership.account_id
+    with contextlib.nullcontext() if in_account else tenant_context(membership.account), transaction.atomic():
+        # Locked, so two changes at once are recorded in the order they were applied.
+        previous = Membership.objects.select_for_update().values_list("availability", flat=True).get(pk=membership.pk)
+        membership.availability = availability
+        if previous != availability:
+            Membership.objects.filter(pk=membership.pk).update(availability=availability)
+            availability_change_record(membership=membership, previous=previous, at=at or timezone.now())
     return membership
 
 

@@ -1,5 +1,6 @@
 """Analytics rollups (later) and the record of the tenant's background jobs (tenant schema)."""
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
@@ -177,3 +178,42 @@ class AIUsageDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.provider}/{self.model} {self.operation}"
+
+
+class AvailabilityChange(models.Model):
+    """An agent's availability changed (online, busy, offline): written by
+    accounts.services.membership_availability_set in the account's schema, the facts an
+    agent's time online is counted from (analytics.presence). Never edited afterwards."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    availability = models.CharField(max_length=20)
+    previous = models.CharField(max_length=20, blank=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        indexes = [models.Index(fields=["user", "changed_at"], name="analytics_availability_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.previous or '?'} -> {self.availability} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class PresenceDaily(models.Model):
+    """One agent's time online and busy on one day (the account's time zone), from the
+    availability changes; an interval over midnight counts on both days. Written only by
+    analytics.presence, which the daily rollup calls for the same days in its transaction."""
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    online_seconds = models.FloatField(default=0)
+    busy_seconds = models.FloatField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day", "user"]
+        constraints = [models.UniqueConstraint(fields=["day", "user"], name="analytics_presence_unique")]
+        verbose_name = "agent presence per day"
+        verbose_name_plural = "agent presence per day"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.user_id}"

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from analytics.histograms import histogram_sql
 from analytics.models import NO_KEY, AIUsageDaily, DailyRollup, Dimension, ReportingDirtyDay
+from analytics.presence import presence_days_replace
 from conversations.business_hours import BusinessHours
 from conversations.models import Inbox
 
@@ -382,6 +383,7 @@ def days_rollup(*, since: date, until: date) -> int:
             f"SELECT usage.*, %(computed_at)s FROM ({_AI_USAGE}) usage",
             params,
         )
+        presence_days_replace(cursor=cursor, params=params)  # agents' time online (analytics.presence)
         # A day marked again while this ran keeps its mark (marked_at is later): recomputed next time.
         ReportingDirtyDay.objects.filter(day__gte=since, day__lte=until, marked_at__lte=started).delete()
     return written
