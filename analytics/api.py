@@ -103,6 +103,10 @@ class DailyRowOutput(serializers.Serializer):
     csat_average = serializers.FloatField(allow_null=True)
 
 
+class MonthlyRowOutput(SummaryOutput):
+    month = serializers.CharField(help_text="YYYY-MM; since/until are the month's days within the asked period")
+
+
 class ReportsApi(APIView):
     authentication_classes = [ApiTokenAuthentication]
     permission_classes = [ReportsPermission]
@@ -143,3 +147,17 @@ class ReportDailyApi(ReportsApi):
             for row in rows:
                 row["name"] = names[row["group"]]
         return Response(rows)
+
+
+class ReportMonthlyApi(ReportsApi):
+    @extend_schema(
+        operation_id="reports_monthly", parameters=_PERIOD_PARAMETERS,
+        responses={200: MonthlyRowOutput(many=True), **error_responses(400, 401, 403, 429)},
+        description=(
+            "One summary per calendar month the period touches (the first and last month cut to the period), "
+            "each computed from its daily rows as /summary computes any period: nothing monthly is stored."
+        ),
+    )
+    def get(self, request):
+        values, scope = self.period(PeriodInput)
+        return Response(selectors.period_monthly(since=values["since"], until=values["until"], scope=scope))

@@ -5,15 +5,15 @@ rollups count them) and the links to the queue, in one place so the two cannot d
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from analytics.models import NO_KEY, Dimension
 from analytics.rollups import day_bounds
 from conversations.models import ConversationEvent
-
 
 def days_parse(value: str | None) -> tuple[date, date] | None:
     """"2026-03-01" or "2026-03-01..2026-03-07" (inclusive); None when unreadable."""
@@ -26,10 +26,8 @@ def days_parse(value: str | None) -> tuple[date, date] | None:
         return None
     return (since, until) if since <= until else None
 
-
 def days_text(since: date, until: date) -> str:
     return since.isoformat() if since == until else f"{since.isoformat()}..{until.isoformat()}"
-
 
 class _DaysFilter(admin.SimpleListFilter):
     """A day or a range of days in the account's time zone; shown only when set (by a link
@@ -49,7 +47,6 @@ class _DaysFilter(admin.SimpleListFilter):
         start, end = day_bounds(days[0])[0], day_bounds(days[1])[1]
         return self.within(queryset, start, end)
 
-
 class CreatedDayFilter(_DaysFilter):
     title = "opened on"
     parameter_name = "created_day"
@@ -57,14 +54,12 @@ class CreatedDayFilter(_DaysFilter):
     def within(self, queryset, start, end):
         return queryset.filter(created_at__gte=start, created_at__lt=end)
 
-
 class FirstResponseDayFilter(_DaysFilter):
     title = "first response on"
     parameter_name = "first_response_day"
 
     def within(self, queryset, start, end):
         return queryset.filter(first_response_at__gte=start, first_response_at__lt=end)
-
 
 class ResolvedDayFilter(_DaysFilter):
     title = "resolved on"
@@ -76,6 +71,30 @@ class ResolvedDayFilter(_DaysFilter):
         ).values("conversation_id")
         return queryset.filter(pk__in=resolutions)
 
+class RatedDayFilter(_DaysFilter):
+    title = "rated on"
+    parameter_name = "rated_day"
+
+    def within(self, queryset, start, end):
+        return queryset.filter(csat__created_at__gte=start, csat__created_at__lt=end)
+
+class CSATRatingFilter(admin.SimpleListFilter):
+    """The customer's rating (1-5); shown only when set by a link from the CSAT page."""
+
+    title = "CSAT rating"
+    parameter_name = "csat"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"{value}/5")] if value else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value not in {"1", "2", "3", "4", "5"}:
+            return queryset.none()
+        return queryset.filter(csat__rating=int(value))
 
 # The queue's filter parameter for each dimension's key (the queue admin's own list filters).
 _GROUP_PARAMETER = {
@@ -90,11 +109,19 @@ _NO_GROUP = {
     Dimension.CATEGORY: None, Dimension.PRIORITY: None,
 }
 
-
-def queue_url(*, what: str = "created", since: date, until: date, dimension: str = Dimension.ALL, key: str = "", sla: str | None = None) -> str | None:
+def queue_url(*, what: str = "created", since: date, until: date, dimension: str = Dimension.ALL, key: str = "", sla: str | None = None,
+              csat: int | None = None) -> str | None:
     """The queue filtered to the conversations behind a figure: `what` happened (created,
-    first_response, resolved) in the days, in the group, optionally with a breached SLA.
-    None when the queue cannot express the group (no category)."""
+    first_response, resolved, rated) in the days, in the group, optionally with a breached
+    SLA or a given rating. None when the queue cannot express the group (no category)."""
+    query = _queue_query(what, since, until, dimension, key, sla, csat)
+    return None if query is None else f"{_queue_path()}?{query}"
+
+
+@lru_cache(maxsize=4096)
+def _queue_query(what: str, since: date, until: date, dimension: str, key: str, sla: str | None, csat: int | None) -> str | None:
+    # Kept per process: a 90-day page builds ~1,500 links, many the same (a day's cell and its
+    # bar), and urlencode() of each was a tenth of the page's time.
     params = {f"{what}_day": days_text(since, until)}
     if dimension != Dimension.ALL and key:
         if key == NO_KEY:
@@ -106,5 +133,20 @@ def queue_url(*, what: str = "created", since: date, until: date, dimension: str
             params[_GROUP_PARAMETER[dimension]] = key
     if sla:
         params["sla"] = sla
-    return f"{reverse('admin:conversations_conversation_changelist')}?{urlencode(params)}"
-QUEUE_FILTERS = [CreatedDayFilter, FirstResponseDayFilter, ResolvedDayFilter]
+    if csat is not None:
+        params["csat"] = str(csat)
+    return urlencode(params)
+
+
+_QUEUE_PATHS: dict[tuple, str] = {}
+
+
+def _queue_path() -> str:
+    """The queue's address, reversed once per URLconf and prefix: a 90-day page links to it a
+    few hundred times, and each reverse() costs as much as the rest of building the link."""
+    where = (get_urlconf(), get_script_prefix())
+    if where not in _QUEUE_PATHS:
+        _QUEUE_PATHS[where] = reverse("admin:conversations_conversation_changelist")
+    return _QUEUE_PATHS[where]
+
+QUEUE_FILTERS = [CreatedDayFilter, FirstResponseDayFilter, ResolvedDayFilter, RatedDayFilter, CSATRatingFilter]

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Max, Q, Sum
 
 from analytics import histograms
 from analytics.models import NO_KEY, AIUsageDaily, DailyRollup, Dimension
@@ -54,9 +54,20 @@ def _live_days(since: date, until: date) -> list[date]:
     """Days of the period read from the raw tables: today, and yesterday until it is rolled up."""
     today = account_today()
     days = [day for day in (today - timedelta(days=1), today) if since <= day <= until]
-    if days and days[0] < today and DailyRollup.objects.filter(day=days[0], dimension=Dimension.ALL).exists():
+    if days and days[0] < today and _rolled_up(days[0]):
         days = days[1:]
     return days
+
+
+def _rolled_up(day: date) -> bool:
+    shared = _LIVE_SHARED.get()
+    key = (connection.schema_name, "rolled_up", day)
+    if shared is not None and key in shared:
+        return shared[key]
+    found = DailyRollup.objects.filter(day=day, dimension=Dimension.ALL).exists()
+    if shared is not None:
+        shared[key] = found
+    return found
 
 
 def _stored(since: date, until: date, scope: Scope, live: list[date]):
@@ -102,10 +113,11 @@ EXACT_UP_TO = 20_000
 HISTOGRAM_CACHE_SECONDS = 24 * 3600
 
 
-def _percentiles(stored, live_rows, fields, *, by_key: bool = False) -> dict[tuple[str, str], list[float | None]]:
+def _percentiles(stored, live_rows, fields, *, version: tuple, by_key: bool = False) -> dict[tuple[str, str], list[float | None]]:
     """The period's median and p90 per field (and per group with `by_key`), from the stored
     days plus the live ones: exact for a small period, else from summed histograms. One query
-    for every field (two when exact)."""
+    for every field (none when cached; two when exact). `version` is the stored rows' count
+    and latest computed_at, read by the caller with its totals."""
     inner, params = stored.values("pk").query.sql_with_params()
     key = "r.key" if by_key else "''"
     pairs = ", ".join(f"('{field}', r.{field}_histogram)" for field in fields)
@@ -113,8 +125,7 @@ def _percentiles(stored, live_rows, fields, *, by_key: bool = False) -> dict[tup
     with connection.cursor() as cursor:
         # The stored days' sums are cached (the cache's keys are per tenant) under the rows'
         # version: a recomputed day has a later computed_at, a removed one changes the count.
-        cursor.execute(f"SELECT count(*), max(computed_at) FROM analytics_dailyrollup WHERE id IN ({inner})", params)
-        rows, computed = cursor.fetchone()
+        rows, computed = version
         cache_key = "analytics:histograms:" + hashlib.sha256(
             repr((inner, params, key, fields, rows, computed)).encode()).hexdigest()
         cached = cache.get(cache_key)
@@ -156,12 +167,14 @@ def period_summary(*, since: date, until: date, scope: Scope = Scope()) -> dict:
     live = _live_days(since, until)
     stored = _stored(since, until, scope, live)
     live_rows, live_usage = _live_rows(live, scope)
-    totals = {name: value or 0 for name, value in stored.aggregate(**{name: Sum(name) for name in COUNTS}).items()}
+    totals = {name: value or 0 for name, value in stored.aggregate(
+        **{name: Sum(name) for name in COUNTS}, stored_rows=Count("id"), stored_computed=Max("computed_at")).items()}
+    version = totals.pop("stored_rows"), totals.pop("stored_computed") or None
     for row in live_rows:
         for name in COUNTS:
             totals[name] += getattr(row, name)
     durations = {}
-    found = _percentiles(stored, live_rows, DURATIONS)
+    found = _percentiles(stored, live_rows, DURATIONS, version=version)
     for field in DURATIONS:
         median, p90 = found.get(("", field)) or (None, None)
         durations[f"{field}_seconds"] = {"median": median, "p90": p90}
@@ -214,7 +227,11 @@ def ai_usage(*, since: date, until: date, live: list[date] | None = None, live_u
         live_usage = _live_rows(live, None)[1]
     stored = AIUsageDaily.objects.filter(day__gte=since, day__lte=until).exclude(day__in=live)
     by_model: dict[tuple[str, str], dict] = {}
-    for row in [*stored.values("provider", "model", *USAGE_COUNTS), *[{f: getattr(u, f) for f in ("provider", "model", *USAGE_COUNTS)} for u in live_usage or []]]:
+    stored_rows = list(stored.values("provider", "model", "computed_at", *USAGE_COUNTS))
+    # The stored rows' version (as the durations' cache) and calls, from the same read.
+    rows, computed = len(stored_rows), max((row["computed_at"] for row in stored_rows), default=None)
+    calls = sum(row["calls"] for row in stored_rows)
+    for row in [*stored_rows, *[{f: getattr(u, f) for f in ("provider", "model", *USAGE_COUNTS)} for u in live_usage or []]]:
         entry = by_model.setdefault((row["provider"], row["model"]), {"provider": row["provider"], "model": row["model"], **{f: 0 for f in USAGE_COUNTS}})
         for field in USAGE_COUNTS:
             entry[field] += row[field]
@@ -224,16 +241,21 @@ def ai_usage(*, since: date, until: date, live: list[date] | None = None, live_u
     with connection.cursor() as cursor:
         # As the durations: exact up to EXACT_UP_TO calls, else from a histogram of the stored
         # days' latencies (cached per tenant under the rows' version) plus the live ones.
-        cursor.execute(f"SELECT count(*), max(computed_at), COALESCE(sum(calls), 0) FROM analytics_aiusagedaily WHERE id IN ({inner})", params)
-        rows, computed, calls = cursor.fetchone()
         if calls + len(extra) <= EXACT_UP_TO:
-            cursor.execute(
-                f"""SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM (
-                     SELECT unnest(latency_ms) AS v FROM analytics_aiusagedaily WHERE id IN ({inner})
-                     UNION ALL SELECT unnest(%s::float8[])) latencies""",
-                [*params, extra],
-            )
-            p95 = cursor.fetchone()[0]
+            # A period without live days (the previous period of the overview) is cached as is.
+            cache_key = None if extra else "analytics:latency-p95:" + hashlib.sha256(repr((inner, params, rows, computed)).encode()).hexdigest()
+            found = cache.get(cache_key) if cache_key else None
+            if found is None:
+                cursor.execute(
+                    f"""SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM (
+                         SELECT unnest(latency_ms) AS v FROM analytics_aiusagedaily WHERE id IN ({inner})
+                         UNION ALL SELECT unnest(%s::float8[])) latencies""",
+                    [*params, extra],
+                )
+                found = [cursor.fetchone()[0]]
+                if cache_key:
+                    cache.set(cache_key, found, timeout=HISTOGRAM_CACHE_SECONDS)
+            [p95] = found
         else:
             cache_key = "analytics:latencies:" + hashlib.sha256(repr((inner, params, rows, computed)).encode()).hexdigest()
             cached = cache.get(cache_key)
@@ -332,13 +354,16 @@ def period_groups(*, since: date, until: date, dimension: str) -> list[dict]:
     stored = DailyRollup.objects.filter(day__gte=since, day__lte=until, dimension=dimension).exclude(day__in=live)
     live_rows = [row for row in _live_rows(live, None)[0] if row.dimension == dimension]
     groups: dict[str, dict] = {}
-    for row in stored.values("key").annotate(**{name: Sum(name) for name in COUNTS}):
+    rows, computed = 0, None
+    for row in stored.values("key").annotate(**{name: Sum(name) for name in COUNTS}, stored_rows=Count("id"), stored_computed=Max("computed_at")):
         groups[row["key"]] = {name: row[name] or 0 for name in COUNTS}
+        rows += row["stored_rows"]
+        computed = max(filter(None, (computed, row["stored_computed"])), default=None)
     for row in live_rows:
         entry = groups.setdefault(row.key, {name: 0 for name in COUNTS})
         for name in COUNTS:
             entry[name] += getattr(row, name)
-    found = _percentiles(stored, live_rows, ("first_response", "reply", "resolution"), by_key=True)
+    found = _percentiles(stored, live_rows, ("first_response", "reply", "resolution"), version=(rows, computed), by_key=True)
     for (key, field), (median, p90) in found.items():
         if key in groups:
             groups[key][f"{field}_median"], groups[key][f"{field}_p90"] = median, p90
@@ -368,12 +393,97 @@ def ai_usage_daily(*, since: date, until: date) -> dict[date, dict]:
     return days
 
 
-def csat_latest(*, since: date, until: date, limit: int = 30):
-    """The period's latest ratings with a comment, newest first."""
+# The conversation's field of each dimension's key (as the rollups group conversations).
+_SCOPE_FIELD = {Dimension.INBOX: "inbox_id", Dimension.TEAM: "team_id", Dimension.AGENT: "assignee_id",
+                Dimension.CATEGORY: "ai_category", Dimension.PRIORITY: "priority"}
+
+
+def csat_latest(*, since: date, until: date, scope: Scope = Scope(), limit: int = 30):
+    """The period's latest ratings with a comment (of the scope's conversations), newest first."""
     from analytics.rollups import day_bounds
     from conversations.models import CSATResponse
 
-    return (
-        CSATResponse.objects.filter(created_at__gte=day_bounds(since)[0], created_at__lt=day_bounds(until)[1])
-        .exclude(comment="").select_related("conversation").order_by("-created_at")[:limit]
-    )
+    responses = CSATResponse.objects.filter(created_at__gte=day_bounds(since)[0], created_at__lt=day_bounds(until)[1]).exclude(comment="")
+    if scope.dimension != Dimension.ALL:
+        field = f"conversation__{_SCOPE_FIELD[scope.dimension]}"
+        if scope.key == NO_KEY:
+            responses = responses.filter(Q(**{f"{field}__isnull": True}) | Q(**{field: ""}) if scope.dimension == Dimension.CATEGORY else Q(**{f"{field}__isnull": True}))
+        else:
+            responses = responses.filter(**{field: scope.key})
+    return responses.select_related("conversation").order_by("-created_at")[:limit]
+
+
+def _presence_live(live: list[date]):
+    from analytics.presence import presence_days_compute
+
+    if not live:
+        return []
+    shared = _LIVE_SHARED.get()
+    key = (connection.schema_name, "presence", tuple(live))
+    if shared is not None and key in shared:
+        return shared[key]
+    rows = presence_days_compute(since=min(live), until=max(live))
+    if shared is not None:
+        shared[key] = rows
+    return rows
+
+
+def period_presence(*, since: date, until: date) -> dict[str, dict[str, float]]:
+    """Seconds online and busy per agent (the user id as text, as the rollups' agent keys)
+    over the period: the stored days plus today (and a not yet rolled-up yesterday) live."""
+    from analytics.models import PresenceDaily
+
+    live = _live_days(since, until)
+    agents: dict[str, dict[str, float]] = {}
+    stored = PresenceDaily.objects.filter(day__gte=since, day__lte=until).exclude(day__in=live)
+    for row in stored.values("user_id").annotate(online=Sum("online_seconds"), busy=Sum("busy_seconds")):
+        agents[str(row["user_id"])] = {"online_seconds": row["online"] or 0.0, "busy_seconds": row["busy"] or 0.0}
+    for row in _presence_live(live):
+        entry = agents.setdefault(str(row.user_id), {"online_seconds": 0.0, "busy_seconds": 0.0})
+        entry["online_seconds"] += row.online_seconds
+        entry["busy_seconds"] += row.busy_seconds
+    return agents
+
+
+def month_periods(since: date, until: date) -> list[tuple[date, date]]:
+    """The calendar months the period touches, each cut to the period: (first day, last day)."""
+    periods = []
+    first = since
+    while first <= until:
+        following = (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+        last = min(following - timedelta(days=1), until)
+        periods.append((first, last))
+        first = following
+    return periods
+
+
+def period_monthly(*, since: date, until: date, scope: Scope = Scope()) -> list[dict]:
+    """One summary per calendar month of the period (the first and last cut to the period):
+    each is `period_summary` of its days, so a month's totals are the sums of its daily rows
+    and its medians/p90s come from the same daily histograms (or exact values) as any period's.
+    Nothing monthly is stored."""
+    return [{"month": first.strftime("%Y-%m"), **period_summary(since=first, until=last, scope=scope)}
+            for first, last in month_periods(since, until)]
+
+
+def ai_month_allowance() -> dict:
+    """This calendar month's AI provider calls and cost (the account's time zone, from the
+    first of the month through today, today live) against the plan's allowance
+    (accounts.plans.limits_for): a None allowance is unlimited."""
+    from accounts.plans import limits_for
+
+    today = account_today()
+    days = ai_usage_daily(since=today.replace(day=1), until=today)
+    calls = sum(day["calls"] for day in days.values())
+    cost = sum((Decimal(day["cost"]) for day in days.values()), Decimal(0))
+    limits = limits_for(connection.tenant)
+    budget = limits.ai_budget_usd_per_month
+    return {
+        "month": today.strftime("%Y-%m"),
+        "calls": calls,
+        "calls_allowed": limits.ai_calls_per_month,
+        "calls_share": _share(calls, limits.ai_calls_per_month) if limits.ai_calls_per_month else None,
+        "cost": str(cost.quantize(Decimal("0.000001"))),
+        "budget_usd": None if budget is None else str(budget),
+        "budget_share": round(float(cost / budget), 4) if budget else None,
+    }

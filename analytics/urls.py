@@ -5,4 +5,5 @@ from analytics import api
 urlpatterns = [
     path("summary", api.ReportSummaryApi.as_view(), name="api-reports-summary"),
     path("daily", api.ReportDailyApi.as_view(), name="api-reports-daily"),
+    path("monthly", api.ReportMonthlyApi.as_view(), name="api-reports-monthly"),
 ]

@@ -18,17 +18,22 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import localize
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import mark_safe
 
 from analytics import selectors
 from analytics.access import user_reads_reports
 from analytics.drilldown import queue_url
 from analytics.models import Dimension
-from analytics.rollups import account_today
+from analytics.rollups import account_today, account_zone
 
 PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom")]
 PAGES = [
     ("analytics_overview", "Overview"), ("analytics_agents", "Agents"), ("analytics_teams", "Teams"),
     ("analytics_inboxes", "Inboxes"), ("analytics_categories", "Categories"), ("analytics_ai", "AI"), ("analytics_csat", "CSAT"),
+    ("analytics_months", "By month"),
 ]
 # Characters that make a spreadsheet read a cell as a formula (and tab/CR, which some read so too).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -40,12 +45,36 @@ def csv_cell(value) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
+def _cell_text(value) -> str:
+    """A cell's text as the template would show it: "—" for nothing, numbers as they are (no
+    thousands separator), anything else escaped."""
+    if value is None:
+        return "—"
+    if type(value) in (int, float):
+        return str(value)
+    return conditional_escape(localize(value))
+
+
 @dataclass
 class Table:
     slug: str
     title: str
     headers: list[str]
     rows: list[list[tuple[object, str | None]]] = field(default_factory=list)  # (value, drill-down link)
+
+    def body_html(self) -> str:
+        """The rows as HTML, built here rather than in the template: a 90-day page has a few
+        thousand cells and the template engine spends ~40 microseconds on each."""
+        if not self.rows:
+            return format_html('<tr><td colspan="{}">Nothing in this period.</td></tr>', len(self.headers))
+        parts = []
+        for row in self.rows:
+            parts.append("<tr>")
+            for value, link in row:
+                text = _cell_text(value)
+                parts.append(f'<td><a href="{escape(link)}">{text}</a></td>' if link else f"<td>{text}</td>")
+            parts.append("</tr>\n")
+        return mark_safe("".join(parts))  # noqa: S308 - every value and link escaped (_cell_text, escape)
 
     def csv_response(self, filename: str) -> HttpResponse:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -115,7 +144,7 @@ class FilterForm(forms.Form):
                 raise forms.ValidationError(f"A period is at most {selectors.MAX_PERIOD_DAYS} days.")
         return data
 
-    def period(self) -> tuple[date, date]:
+    def dates(self) -> tuple[date, date]:
         today = account_today()
         data = self.cleaned_data if self.is_valid() else {}
         if data.get("period") == "custom":
@@ -144,13 +173,14 @@ class Pages:
             path("analytics/categories/", view(partial(self.groups, Dimension.CATEGORY, "Categories")), name="analytics_categories"),
             path("analytics/ai/", view(self.ai), name="analytics_ai"),
             path("analytics/csat/", view(self.csat), name="analytics_csat"),
+            path("analytics/months/", view(self.months), name="analytics_months"),
         ]
 
     def _page(self, method, request):
         if not user_reads_reports(request.user, account=request.tenant):
             raise PermissionDenied("The analytics are for owners, admins and managers.")
         form = FilterForm(request.GET or None, account=request.tenant)
-        since, until = form.period()
+        since, until = form.dates()
         scope = form.scope()
         with selectors.live_days_shared():
             title, context = method(request, since, until, scope)
@@ -190,6 +220,7 @@ class Pages:
                   _percent(before["sla"]["first_response_met_share"]), link(what="created", sla="first_response")),
             _tile("AI deflection (%)", _percent(now["ai"]["deflection_share"]), _percent(before["ai"]["deflection_share"]), None),
             _tile("AI cost", now["ai"]["cost"], before["ai"]["cost"], None, lower_is_better=True),
+            _allowance_tile(selectors.ai_month_allowance()),
         ]
         daily = selectors.period_daily(since=since, until=until, scope=scope)
         usage = selectors.ai_usage_daily(since=since, until=until)
@@ -227,10 +258,16 @@ class Pages:
 
     def groups(self, dimension, title, request, since, until, scope):
         rows = selectors.period_groups(since=since, until=until, dimension=dimension)
-        table = Table(dimension, title, [
+        headers = [
             dimension.title(), "Opened", "Resolved", "Handled", "Replies", "First response median (min)", "Reply median (min)",
             "Resolution median (h)", "Resolution rate (%)", "CSAT average", "CSAT responses", "SLA first response breached",
-        ])
+        ]
+        presence = None
+        if dimension == Dimension.AGENT:
+            presence = selectors.period_presence(since=since, until=until)
+            rows = _with_present_agents(rows, presence)
+            headers += ["Online (h)", "Busy (h)"]
+        table = Table(dimension, title, headers)
         for row in rows:
             link = partial(queue_url, since=since, until=until, dimension=dimension, key=row["key"])
             table.rows.append([
@@ -242,13 +279,26 @@ class Pages:
                 (_percent(row["resolution_rate"]), None), (row["csat_average"], None), (row["csat_responses"], None),
                 (row["sla_first_response_breached"], link(what="created", sla="first_response")),
             ])
+            if presence is not None:
+                seconds = presence.get(row["key"], {})
+                table.rows[-1] += [(_hours(seconds.get("online_seconds")), None), (_hours(seconds.get("busy_seconds")), None)]
         chart = Chart(table, "bar", [row["name"] for row in rows], [
             {"label": "Opened", "data": [row["conversations_opened"] for row in rows],
              "links": [queue_url(since=since, until=until, dimension=dimension, key=row["key"]) for row in rows]},
             {"label": "Resolved", "data": [row["conversations_resolved"] for row in rows],
              "links": [None if dimension == Dimension.AGENT else queue_url(what="resolved", since=since, until=until, dimension=dimension, key=row["key"]) for row in rows]},
         ])
-        return title.lower(), {"charts": [chart]}
+        charts = [chart]
+        if presence is not None:
+            online = Table("agents-online", "Time online (hours)", ["Agent", "Online (h)", "Busy (h)"], [
+                [(row["name"], None), *[(_hours(presence.get(row["key"], {}).get(name)), None) for name in ("online_seconds", "busy_seconds")]]
+                for row in rows if row["key"] in presence
+            ])
+            charts.append(Chart(online, "bar", [cells[0][0] for cells in online.rows], [
+                {"label": header, "data": [cells[n][0] for cells in online.rows], "links": [None] * len(online.rows)}
+                for n, header in ((1, "Online (h)"), (2, "Busy (h)"))
+            ]))
+        return title.lower(), {"charts": charts}
 
     # ------------------------------------------------------------------ AI
 
@@ -274,24 +324,95 @@ class Pages:
             ("Drafts", "ai_drafts", None, None), ("Auto-replies", "ai_auto_replies", None, None),
             ("Handoffs", "ai_handoffs", None, None), ("Deflected", "ai_deflected", None, None),
         ])
-        return "AI", {"charts": [chart], "tables": [figures, models]}
+        return "AI", {"charts": [chart], "tables": [_allowance_table(selectors.ai_month_allowance()), figures, models]}
 
     # ------------------------------------------------------------------ CSAT
 
     def csat(self, request, since, until, scope):
         summary = selectors.period_summary(since=since, until=until, scope=scope)
         distribution = summary["csat"]["distribution"]
+        # Each rating opens the conversations rated so in the period (and the scope), as counted.
+        rated = {n: queue_url(what="rated", since=since, until=until, dimension=scope.dimension, key=scope.key, csat=n) for n in range(1, 6)}
         table = Table("csat", f"Ratings ({summary['csat']['responses']}, average {summary['csat']['average'] or '—'})",
-                      ["Rating", "Responses"], [[(f"{n}/5", None), (distribution[str(n)], None)] for n in range(1, 6)])
-        chart = Chart(table, "bar", [f"{n}/5" for n in range(1, 6)], [{"label": "Responses", "data": [distribution[str(n)] for n in range(1, 6)], "links": [None] * 5}])
+                      ["Rating", "Responses"], [[(f"{n}/5", rated[n]), (distribution[str(n)], rated[n])] for n in range(1, 6)])
+        chart = Chart(table, "bar", [f"{n}/5" for n in range(1, 6)], [
+            {"label": "Responses", "data": [distribution[str(n)] for n in range(1, 6)], "links": [rated[n] for n in range(1, 6)]},
+        ])
         comments = Table("csat-comments", "Latest comments", ["When", "Conversation", "Rating", "Comment"])
-        for response in selectors.csat_latest(since=since, until=until):
+        for response in selectors.csat_latest(since=since, until=until, scope=scope):
+            day = timezone.localtime(response.created_at, account_zone()).date()
             link = reverse("admin:conversations_conversation_change", args=[response.conversation_id])
             comments.rows.append([
-                (response.created_at.strftime("%Y-%m-%d %H:%M"), None), (f"#{response.conversation.number}", link),
-                (response.rating, None), (response.comment, None),
+                (response.created_at.strftime("%Y-%m-%d %H:%M"), queue_url(what="rated", since=day, until=day, dimension=scope.dimension, key=scope.key)),
+                (f"#{response.conversation.number}", link),
+                (response.rating, queue_url(what="rated", since=day, until=day, dimension=scope.dimension, key=scope.key, csat=response.rating)),
+                (response.comment, None),
             ])
         return "CSAT", {"charts": [chart], "tables": [comments]}
+
+
+    # ------------------------------------------------------------------ by month
+
+    def months(self, request, since, until, scope):
+        rows = selectors.period_monthly(since=since, until=until, scope=scope)
+        table = Table("months", "By month (each month's figures from its daily rows)", [
+            "Month", "Opened", "Resolved", "Reopened", "First response median (min)", "First response p90 (min)",
+            "Resolution median (h)", "Resolution p90 (h)", "CSAT average", "CSAT responses", "SLA first response met (%)",
+            "AI deflection (%)", "AI calls", "AI cost",
+        ])
+        for row in rows:
+            link = partial(queue_url, since=row["since"], until=row["until"], dimension=scope.dimension, key=scope.key)
+            table.rows.append([
+                (row["month"], link(what="created")), (row["conversations_opened"], link(what="created")),
+                (row["conversations_resolved"], link(what="resolved")), (row["conversations_reopened"], None),
+                (_minutes(row["first_response_seconds"]["median"]), link(what="first_response")),
+                (_minutes(row["first_response_seconds"]["p90"]), link(what="first_response")),
+                (_hours(row["resolution_seconds"]["median"]), link(what="resolved")), (_hours(row["resolution_seconds"]["p90"]), link(what="resolved")),
+                (row["csat"]["average"], None), (row["csat"]["responses"], link(what="rated")),
+                (_percent(row["sla"]["first_response_met_share"]), link(what="created", sla="first_response")),
+                (_percent(row["ai"]["deflection_share"]), None), (row["ai"]["calls"], None), (row["ai"]["cost"], None),
+            ])
+        chart = Chart(table, "bar", [row["month"] for row in rows], [
+            {"label": "Opened", "data": [row["conversations_opened"] for row in rows], "links": [cells[1][1] for cells in table.rows]},
+            {"label": "Resolved", "data": [row["conversations_resolved"] for row in rows], "links": [cells[2][1] for cells in table.rows]},
+        ])
+        return "by month", {"charts": [chart]}
+
+
+def _with_present_agents(rows: list[dict], presence: dict) -> list[dict]:
+    """The agents' rows, plus a row for each agent who was online without a conversation."""
+    missing = [key for key in presence if key not in {row["key"] for row in rows}]
+    names = selectors.group_names(Dimension.AGENT, missing)
+    empty = {name: 0 for name in selectors.COUNTS}
+    figures = {f"{field}_{p}": None for field in ("first_response", "reply", "resolution") for p in ("median", "p90")}
+    extra = [{"key": key, "name": names[key], **empty, **figures, "csat_average": None, "resolution_rate": None} for key in missing]
+    return rows + sorted(extra, key=lambda row: row["name"])
+
+
+def _money(value) -> str:
+    return f"{float(value):.2f}"
+
+
+def _allowance_tile(allowance: dict) -> dict:
+    """This month's AI cost against the plan's budget (or calls against its allowance)."""
+    label = f"AI budget used, {allowance['month']}"
+    if allowance["budget_usd"] is not None:
+        value = f"{_money(allowance['cost'])} of {_money(allowance['budget_usd'])} USD ({_percent(allowance['budget_share'])}%)"
+    elif allowance["calls_allowed"] is not None:
+        value = f"{allowance['calls']} of {allowance['calls_allowed']} calls ({_percent(allowance['calls_share'])}%)"
+    else:
+        value = f"{_money(allowance['cost'])} USD, {allowance['calls']} calls (no limit)"
+    return {"label": label, "value": value, "change": None, "link": reverse("admin:analytics_ai")}
+
+
+def _allowance_table(allowance: dict) -> Table:
+    unlimited = "no limit"
+    return Table("ai-allowance", f"This month ({allowance['month']}, through today) against the plan", ["", "Used", "Plan allows", "Used (%)"], [
+        [("AI cost (USD)", None), (_money(allowance["cost"]), None),
+         (unlimited if allowance["budget_usd"] is None else _money(allowance["budget_usd"]), None), (_percent(allowance["budget_share"]), None)],
+        [("AI provider calls", None), (allowance["calls"], None),
+         (unlimited if allowance["calls_allowed"] is None else allowance["calls_allowed"], None), (_percent(allowance["calls_share"]), None)],
+    ])
 
 
 def _tile(label, value, previous, link, *, lower_is_better=False) -> dict:

@@ -29,6 +29,7 @@ import random
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -347,21 +348,66 @@ def pages_and_api(rounds: int) -> None:
     if client.post("/admin/login/", {"username": manager.email, "password": PASSWORD}, secure=True).status_code != 302:
         raise SystemExit("could not sign in as the manager")
     since = (today - timedelta(days=89)).isoformat()
-    targets = [(f"page {name or 'overview'}", f"/admin/analytics/{name}?period=90", {}) for name in ("", "agents/", "teams/", "inboxes/", "categories/", "ai/", "csat/")]
+    pages = ("", "agents/", "teams/", "inboxes/", "categories/", "ai/", "csat/", "months/")
+    targets = [(f"page {name or 'overview'}", f"/admin/analytics/{name}?period=90", {}) for name in pages]
     targets.append(("summary API", f"/api/v1/reports/summary?since={since}&until={today.isoformat()}", {"HTTP_AUTHORIZATION": f"Token {key}"}))
     targets.append(("daily API by team", f"/api/v1/reports/daily?since={since}&until={today.isoformat()}&group_by=team", {"HTTP_AUTHORIZATION": f"Token {key}"}))
-    print(f"(b) 90 days, in-process test Client, DEBUG off, {rounds} timed requests after one warm-up (today live from the raw tables)")
-    print(f"    {'what':<24}{'p50 ms':>9}{'p95 ms':>9}")
+    targets.append(("monthly API", f"/api/v1/reports/monthly?since={since}&until={today.isoformat()}", {"HTTP_AUTHORIZATION": f"Token {key}"}))
+    print(f"(b) 90 days, in-process test Client, DEBUG off, {rounds} timed requests after one warm-up (today live from the raw tables);")
+    print("    per request (medians): queries, time in SQL, time in the template, the rest (Python: view, middleware, serialising)")
+    print(f"    {'what':<24}{'p50 ms':>9}{'p95 ms':>9}{'queries':>9}{'SQL ms':>9}{'tmpl ms':>9}{'rest ms':>9}")
     for name, url, headers in targets:
         response = client.get(url, secure=True, **headers)
         if response.status_code != 200:
             raise SystemExit(f"{name}: HTTP {response.status_code}")
-        timings = []
+        timings, counts, sql, templates = [], [], [], []
         for _ in range(rounds):
-            started = time.perf_counter()
-            client.get(url, secure=True, **headers)
-            timings.append(time.perf_counter() - started)
-        print(f"    {name:<24}{percentile(timings, 50) * 1000:>9.0f}{percentile(timings, 95) * 1000:>9.0f}", flush=True)
+            with _measured() as measured:
+                started = time.perf_counter()
+                client.get(url, secure=True, **headers)
+                timings.append(time.perf_counter() - started)
+            counts.append(measured["queries"])
+            sql.append(measured["sql"])
+            templates.append(measured["template"])
+        p50 = percentile(timings, 50)
+        rest = p50 - percentile(sql, 50) - percentile(templates, 50)
+        print(f"    {name:<24}{p50 * 1000:>9.0f}{percentile(timings, 95) * 1000:>9.0f}{percentile(counts, 50):>9}"
+              f"{percentile(sql, 50) * 1000:>9.0f}{percentile(templates, 50) * 1000:>9.0f}{rest * 1000:>9.0f}", flush=True)
+    print(f"    load average after: {os.getloadavg()[0]:.2f}")
+
+
+@contextmanager
+def _measured():
+    """Queries and their time (a database execute wrapper) and the time spent rendering the
+    page's template (a TemplateResponse's render), of the requests inside the block."""
+    from django.db import connection
+    from django.template.response import SimpleTemplateResponse
+
+    measured = {"queries": 0, "sql": 0.0, "template": 0.0}
+
+    def timed_query(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            measured["queries"] += 1
+            measured["sql"] += time.perf_counter() - started
+
+    render = SimpleTemplateResponse.rendered_content
+
+    def timed_render(self):
+        started = time.perf_counter()
+        try:
+            return render.fget(self)
+        finally:
+            measured["template"] += time.perf_counter() - started
+
+    SimpleTemplateResponse.rendered_content = property(timed_render)
+    try:
+        with connection.execute_wrapper(timed_query):
+            yield measured
+    finally:
+        SimpleTemplateResponse.rendered_content = render
 
 
 def main() -> int:

@@ -113,3 +113,33 @@ def test_a_manager_of_another_account_cannot_read_these_pages(desk, beta, beta_c
     refused = alpha_client.post("/admin/login/", {"username": manager.email, "password": PASSWORD})
     assert refused.status_code == 200  # the login form again: not a member here
     assert alpha_client.get("/admin/analytics/").status_code == 302  # to the login page
+
+
+def test_each_csat_rating_and_comment_opens_exactly_the_conversations_rated_so(desk, alpha, alpha_client):
+    client = _member_client(alpha_client, alpha, Role.MANAGER)
+    conversation = Conversation.objects.filter(csat__isnull=True).first() or services.conversation_open(
+        inbox=desk["inbox"], contact=ContactFactory(), content="Meh", at=day_bounds(desk["days"][2])[0] + timedelta(hours=9))
+    services.csat_record(conversation=conversation, rating=2, comment="slow", at=day_bounds(desk["days"][2])[0] + timedelta(hours=10))
+    day_rollup(day=desk["days"][2])
+    html = client.get("/admin/analytics/csat/", {"period": "7"}).content.decode()
+    ratings = html.split('data-table="csat"')[1].split("</table>")[0]
+    shown = {}
+    for link, text in _anchors(ratings):
+        if text.isdigit():
+            shown[link] = int(text)
+    assert sorted(shown.values()) == [0, 0, 0, 1, 3]
+    for link, count in shown.items():
+        assert "rated_day=" in link and "csat=" in link
+        assert len(client.get(link).context["cl"].result_list) == count, link
+    comments = html.split('data-table="csat-comments"')[1].split("</table>")[0]
+    [(slow_link, _)] = [(link, text) for link, text in _anchors(comments) if text == "2"]
+    assert [c.pk for c in client.get(slow_link).context["cl"].result_list] == [conversation.pk]
+    assert client.get("/admin/conversations/conversation/", {"csat": "9"}).context["cl"].result_list.count() == 0
+
+
+def test_the_period_chosen_is_the_period_shown(desk, alpha, alpha_client):
+    client = _member_client(alpha_client, alpha, Role.MANAGER)
+    for params, days in (({"period": "7"}, 7), ({"period": "90"}, 90), ({}, 30),
+                         ({"period": "custom", "since": desk["days"][3].isoformat(), "until": desk["days"][2].isoformat()}, 2)):
+        volume = list(csv.reader(io.StringIO(client.get("/admin/analytics/", {**params, "csv": "volume"}).content.decode())))
+        assert len(volume) == days + 1, params
