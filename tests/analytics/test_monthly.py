@@ -101,3 +101,20 @@ def _exact(ordered, fraction):
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def test_monthly_is_for_this_accounts_managers_and_in_the_schema(two_months, alpha, beta, alpha_client, beta_client):
+    from django_tenants.utils import tenant_context
+
+    period = {"since": SINCE.isoformat(), "until": UNTIL.isoformat()}
+    agent = MembershipFactory(account=alpha, role=Membership.Role.AGENT).user
+    agent_key = api_token_create(user=agent, account=alpha, name="bi")[1]
+    assert alpha_client.get("/api/v1/reports/monthly", period, HTTP_AUTHORIZATION=f"Token {agent_key}").status_code == 403
+    with tenant_context(beta):
+        beta_key = _token(beta)
+        own = beta_client.get("/api/v1/reports/monthly", period, HTTP_AUTHORIZATION=f"Token {beta_key}").json()
+        assert [row["conversations_opened"] for row in own] == [0, 0]  # beta's months know nothing of alpha's
+    assert alpha_client.get("/api/v1/reports/monthly", period, HTTP_AUTHORIZATION=f"Token {beta_key}").status_code == 401
+    schema = alpha_client.get("/api/schema/", {"format": "json"}).json()
+    assert "MonthlyRowOutput" in str(schema["paths"]["/api/v1/reports/monthly"]["get"]["responses"]["200"])
+    assert {"month", "since", "until", "conversations_opened", "first_response_seconds"} <= set(schema["components"]["schemas"]["MonthlyRowOutput"]["properties"])

@@ -121,3 +121,16 @@ def test_changes_from_the_desk_header_and_the_members_admin_are_recorded_in_thei
         assert list(AvailabilityChange.objects.filter(user=agent).values_list("previous", "availability")) == [("offline", "online"), ("online", "busy")]
     with tenant_context(beta):
         assert not AvailabilityChange.objects.exists()
+
+
+def test_the_demo_gets_a_month_of_shifts_and_its_agents_stay_as_they_were(tenant_in_zone, alpha):
+    from analytics.demo import demo_presence_seed, demo_rollups_backfill
+
+    tenant_in_zone("Europe/London")
+    online = MembershipFactory(account=alpha, role=Membership.Role.AGENT, availability=Availability.ONLINE)
+    offline = MembershipFactory(account=alpha, role=Membership.Role.AGENT, availability=Availability.OFFLINE)
+    assert demo_presence_seed(days=10) == 2 and demo_presence_seed(days=10) == 0  # once
+    demo_rollups_backfill(days=10)
+    weekdays = [row for row in PresenceDaily.objects.filter(user=online.user) if row.day.weekday() < 5]
+    assert weekdays and all(6.5 * 3600 <= row.online_seconds <= 9 * 3600 and row.busy_seconds == 45 * 60 for row in weekdays)
+    assert [m.availability for m in Membership.objects.filter(pk__in=[online.pk, offline.pk]).order_by("pk")] == ["online", "offline"]

@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 from accounts.services import account_create, membership_add, public_account_ensure
 from ai.demo import demo_ai_seed
 from kb.demo import kb_demo_seed
-from analytics.demo import demo_rollups_backfill
+from analytics.demo import demo_presence_seed, demo_rollups_backfill
 from conversations.demo_data import demo_agents_ensure, demo_desk_seed
 
 DEMO_SLUG = "demo"
@@ -68,6 +68,7 @@ class Command(BaseCommand):
         with tenant_context(demo):
             demo_ai_seed()  # categories, examples and a trained classifier (seconds)
             kb_demo_seed()  # the help centre drafts and the widget answer from (kb/demo_helpcentre)
+            demo_presence_seed()  # a month of agents' time online
             demo_rollups_backfill()  # a month of analytics for the managers' pages
         if made:
             self.stdout.write(f"created {made} demo conversations")
