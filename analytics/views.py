@@ -25,7 +25,7 @@ from django.utils.safestring import mark_safe
 
 from analytics import selectors
 from analytics.access import user_reads_reports
-from analytics.drilldown import queue_url
+from analytics.drilldown import queue_path_fixed, queue_url
 from analytics.models import Dimension
 from analytics.rollups import account_today, account_zone
 
@@ -182,7 +182,7 @@ class Pages:
         form = FilterForm(request.GET or None, account=request.tenant)
         since, until = form.dates()
         scope = form.scope()
-        with selectors.live_days_shared():
+        with selectors.live_days_shared(), queue_path_fixed():
             title, context = method(request, since, until, scope)
         tables = [chart.table for chart in context.get("charts", [])] + context.get("tables", [])
         wanted = request.GET.get("csv")
