@@ -394,15 +394,16 @@ def _money(value) -> str:
 
 
 def _allowance_tile(allowance: dict) -> dict:
-    """This month's AI cost against the plan's budget (or calls against its allowance)."""
-    label = f"AI budget used, {allowance['month']}"
+    """This month's share of the plan's AI budget (or of its calls), the amounts beneath."""
+    calls = f"{allowance['calls']} of {allowance['calls_allowed']} calls" if allowance["calls_allowed"] is not None else f"{allowance['calls']} calls"
     if allowance["budget_usd"] is not None:
-        value = f"{_money(allowance['cost'])} of {_money(allowance['budget_usd'])} USD ({_percent(allowance['budget_share'])}%)"
+        value, note = f"{_percent(allowance['budget_share'])}%", f"{_money(allowance['cost'])} of {_money(allowance['budget_usd'])} USD, {calls}"
     elif allowance["calls_allowed"] is not None:
-        value = f"{allowance['calls']} of {allowance['calls_allowed']} calls ({_percent(allowance['calls_share'])}%)"
+        value, note = f"{_percent(allowance['calls_share'])}%", f"{_money(allowance['cost'])} USD, {calls}"
     else:
-        value = f"{_money(allowance['cost'])} USD, {allowance['calls']} calls (no limit)"
-    return {"label": label, "value": value, "change": None, "link": reverse("admin:analytics_ai")}
+        value, note = "no limit", f"{_money(allowance['cost'])} USD, {calls}"
+    return {"label": f"AI budget used, {allowance['month']}", "value": value, "note": note, "change": None,
+            "link": reverse("admin:analytics_ai")}
 
 
 def _allowance_table(allowance: dict) -> Table:

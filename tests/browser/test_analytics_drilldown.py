@@ -38,6 +38,7 @@ def test_a_bar_of_the_volume_chart_opens_that_days_conversations(alpha, alpha_ba
     page.goto(f"{alpha_base}/admin/analytics/?period=7")
     canvas = page.locator("#chart-volume canvas")
     page.wait_for_function("document.querySelector('#chart-volume canvas').chart !== undefined")
+    canvas.scroll_into_view_if_needed()  # below the tiles: a click outside the viewport hits nothing
     # Where Chart.js drew the "Opened" bar of that day, and the number it stands for.
     bar = page.evaluate(
         """(day) => { const chart = document.querySelector('#chart-volume canvas').chart;
