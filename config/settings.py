@@ -127,7 +127,8 @@ TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MIGRATION_PROCESSES", 4)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # `SET search_path` once per request (set_tenant) instead of before every query. Safe because
 # the backend forgets the path on every rollback and savepoint rollback, which undo a SET
-# (tests/config/test_search_path.py).
+# (tests/config/test_search_path.py). Across requests, our backend (ENGINE below) skips even
+# that one when the server reports it has the path already.
 TENANT_LIMIT_SET_CALLS = True
 # Django's PostgreSQL backend with a health check that needs no round trip while the
 # connection is quiet (config/postgresql/base.py); django-tenants' backend wraps it.
@@ -177,7 +178,9 @@ if USES_EMBEDDED_POSTGRES:
 DATABASES = {
     "default": {
         **dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE),
-        "ENGINE": "django_tenants.postgresql_backend",
+        # django-tenants' backend, skipping the per-request `SET search_path` when the server
+        # reports it already has the tenant's path (config/tenant_postgresql/base.py).
+        "ENGINE": "config.tenant_postgresql",
         "CONN_HEALTH_CHECKS": True,
     }
 }
