@@ -111,19 +111,37 @@ class ScopedThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None or self.rate is None:
             return True
-        counts = getattr(request, "_throttle_counts", None)
-        if counts is None or key not in counts:
-            windows = {key: self.duration}
-            for other in view.get_throttles():
-                other_key = other.get_cache_key(request, view) if isinstance(other, ScopedThrottle) and other.rate else None
-                if other_key is not None:
-                    windows.setdefault(other_key, other.duration)
-            counts = request._throttle_counts = {**(counts or {}), **windows_count(windows)}
+        counts = request_counts(request)
+        if key not in counts:
+            windows = {key: self.duration, **throttle_windows(request, view)}
+            counts_add(request, windows_count({k: seconds for k, seconds in windows.items() if k not in counts}))
+            counts = request_counts(request)
         count, self.seconds_left = counts[key]
         return count <= self.num_requests
 
     def wait(self):
         return self.seconds_left
+
+
+def throttle_windows(request, view) -> dict[str, int]:
+    """{counter key: window seconds} of every rate-limited throttle of `view` for this request:
+    what one round trip counts. An authentication that reads Redis anyway may count them in its
+    own round trip (counts_add); the throttles then only compare."""
+    windows = {}
+    for throttle in view.get_throttles():
+        key = throttle.get_cache_key(request, view) if isinstance(throttle, ScopedThrottle) and throttle.rate else None
+        if key is not None:
+            windows.setdefault(key, throttle.duration)
+    return windows
+
+
+def request_counts(request) -> dict[str, tuple[int, float]]:
+    """The counts this request has added so far: {key: (count, seconds left)}."""
+    return getattr(request, "_throttle_counts", None) or {}
+
+
+def counts_add(request, counts: dict[str, tuple[int, float]]) -> None:
+    request._throttle_counts = {**request_counts(request), **counts}
 
 
 class ClientAddressThrottle(ScopedThrottle):

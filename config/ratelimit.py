@@ -10,13 +10,19 @@ A counter is a fixed window that starts at a client's first request: N requests 
 until the window ends, then the count starts again. Refused requests count too, but never
 extend the window, so a client that keeps knocking is let in when its window ends. Keys are
 Django cache keys (tenant schema and KEY_PREFIX in front), so each tenant counts on its own.
+
+The widget API counts its request in the same round trip as it reads the session cache
+(`windows_count_with`): one round trip to Redis per widget request before the view runs.
 """
 
 from __future__ import annotations
 
+import hashlib
+
+import redis
 from django.core.cache import cache
 
-from config.redis import redis_client
+from config.redis import redis_binary_client, round_trip
 
 # For each key: add one; start the window (milliseconds in ARGV) unless one is running.
 # Returns the count and the window's milliseconds left, key by key.
@@ -34,20 +40,36 @@ for i, key in ipairs(KEYS) do
 end
 return result
 """
-_scripts: dict[int, object] = {}
+_SCRIPT_SHA = hashlib.sha1(_COUNT_SCRIPT.encode()).hexdigest()
 
 
 def windows_count(windows: dict[str, int]) -> dict[str, tuple[int, float]]:
     """Count one request in each window {cache key: window seconds}; returns, per key, the
     count so far in its window and the seconds left until the window ends."""
+    return windows_count_with(windows)[0]
+
+
+def windows_count_with(windows: dict[str, int], command: tuple | None = None) -> tuple[dict[str, tuple[int, float]], object]:
+    """windows_count(windows), with one more `command` (a read: e.g. the widget session cache's
+    MGET) sent before it in the same round trip. Returns (the counts, the command's reply: an
+    error reply as its ResponseError). A Redis that cannot count raises, as windows_count does."""
+    commands = ([command] if command is not None else []) + ([_count_command(windows)] if windows else [])
+    replies = round_trip(redis_binary_client(), commands) if commands else []
+    reply = replies[0] if command is not None else None
     if not windows:
-        return {}
-    client = redis_client()
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
+        return {}, reply
+    counted = replies[-1]
+    if isinstance(counted, redis.exceptions.NoScriptError):
+        # A restarted or flushed Redis: the script did not run, so nothing was counted yet.
+        redis_binary_client().script_load(_COUNT_SCRIPT)
+        counted = round_trip(redis_binary_client(), [_count_command(windows)])[0]
+    if isinstance(counted, Exception):
+        raise counted
+    return {key: (int(counted[2 * i]), int(counted[2 * i + 1]) / 1000) for i, key in enumerate(windows)}, reply
+
+
+def _count_command(windows: dict[str, int]) -> tuple:
     # Not DRF's own key: during a rolling deploy, old processes keep a pickled history under
     # that one, and an INCR on it (or their unpickling of our counter) would fail.
     keys = [cache.make_key(f"window:{key}") for key in windows]
-    result = script(keys=keys, args=[int(seconds * 1000) for seconds in windows.values()])
-    return {key: (int(result[2 * i]), int(result[2 * i + 1]) / 1000) for i, key in enumerate(windows)}
+    return ("EVALSHA", _SCRIPT_SHA, len(keys), *keys, *(int(seconds * 1000) for seconds in windows.values()))

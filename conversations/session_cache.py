@@ -29,6 +29,7 @@ import redis
 from django.core.cache import cache
 from django.db import transaction
 
+from config.ratelimit import windows_count_with
 from config.redis import redis_binary_client
 
 logger = logging.getLogger(__name__)
@@ -50,21 +51,33 @@ def _entry_key(session_id: str) -> str:
 def session_get(session_id: str):
     """(the cached WidgetSession with its inbox and contact, or None; the generation to fill
     with, or None when the entry must not be filled). Redis down: a miss, never an error."""
+    session, generation, _ = session_get_counting(session_id, {})
+    return session, generation
+
+
+def session_get_counting(session_id: str, windows: dict[str, int]):
+    """session_get, with the request counted in the throttles' `windows` in the same round
+    trip (config.ratelimit.windows_count_with). Returns (session, generation, the counts or
+    None when Redis did not count them: the throttles then count, and fail, on their own)."""
+    counts = None
     try:
-        generation, entry = redis_binary_client().mget([_generation_key(), _entry_key(session_id)])
+        counts, reply = windows_count_with(windows, ("MGET", _generation_key(), _entry_key(session_id)))
+        if isinstance(reply, Exception):
+            raise reply
+        generation, entry = reply
         if generation is None:
             # First use, or Redis lost the counter: start at a random number, so an entry
             # written under an earlier count can never match again; this request fills nothing.
             redis_binary_client().set(_generation_key(), secrets.randbits(62), nx=True)
-            return None, None
+            return None, None, counts
         if entry is not None:
             entry_generation, _, pickled = entry.partition(b":")
             if entry_generation == generation:
-                return pickle.loads(pickled), generation
-        return None, generation
+                return pickle.loads(pickled), generation, counts
+        return None, generation, counts
     except (redis.RedisError, pickle.UnpicklingError, AttributeError, EOFError, ImportError, ValueError):
         logger.warning("widget session cache unreadable; reading the database", exc_info=True)
-        return None, None
+        return None, None, counts
 
 
 def session_put(session, *, generation: bytes | None, seconds: float) -> None:

@@ -75,6 +75,12 @@ def widget_session_open(
 
 
 def widget_session_from_token(token: str) -> WidgetSession:
+    return widget_session_of(widget_session_id_from_token(token))[0]
+
+
+def widget_session_id_from_token(token: str) -> str:
+    """The session id a token names, once its signature, age and tenant are checked; the
+    session itself is not read yet (widget_session_of)."""
     try:
         payload = signing.loads(token, salt=TOKEN_SALT, max_age=settings.WIDGET_SESSION_TTL_SECONDS)
     except signing.SignatureExpired as error:
@@ -86,9 +92,17 @@ def widget_session_from_token(token: str) -> WidgetSession:
     session_id = payload.get("s")
     if not isinstance(session_id, str):
         raise InvalidWidgetToken("the session token is not valid")
+    return session_id
+
+
+def widget_session_of(session_id: str, *, count: dict[str, int] | None = None) -> tuple[WidgetSession, dict | None]:
+    """(the live session `session_id` names, the throttle counts): revoked, expired and
+    blocked are refused here. `count`: throttle windows ({key: seconds}) to count this
+    request in, in the same Redis round trip as the cached session is read (None in the
+    result: not counted, the throttles count on their own)."""
     # A verified session is served from the cache for a few seconds; any change to a session,
     # inbox or contact makes it stale (the rule: conversations/session_cache.py).
-    session, generation = session_cache.session_get(session_id)
+    session, generation, counts = session_cache.session_get_counting(session_id, count or {})
     if session is None:
         session = WidgetSession.objects.select_related("inbox", "contact").filter(pk=session_id).first()
         if session is not None and session.revoked_at is None and not session.contact.blocked:
@@ -99,7 +113,7 @@ def widget_session_from_token(token: str) -> WidgetSession:
         raise InvalidWidgetToken("the session has expired; open a new one")
     if session.contact.blocked:
         raise InvalidWidgetToken("this contact is blocked")
-    return session
+    return session, counts
 
 
 def widget_session_revoke(*, session: WidgetSession) -> None:

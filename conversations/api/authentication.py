@@ -14,9 +14,10 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 
 from accounts.models import ApiToken, Membership
+from config.api import counts_add, throttle_windows
 from accounts.services import api_token_hash
 from conversations.models import Inbox, WidgetSession
-from conversations.widget import InvalidWidgetToken, widget_session_from_token
+from conversations.widget import InvalidWidgetToken, widget_session_id_from_token, widget_session_of
 
 
 def origin_allowed(inbox: Inbox, request) -> bool:
@@ -50,9 +51,17 @@ class WidgetSessionAuthentication(BaseAuthentication):
         if token is None:
             return None
         try:
-            session = widget_session_from_token(token)
+            request.widget_session_id = widget_session_id_from_token(token)  # the session throttle's identity
+            # The request is counted by the view's throttles in the round trip that reads the
+            # cached session; they compare after the permission check, as DRF orders it. So a
+            # well-signed token of an ended session is counted too (a forged one is not).
+            view = request.parser_context.get("view")
+            session, counts = widget_session_of(request.widget_session_id,
+                                                count=throttle_windows(request, view) if view is not None else None)
         except InvalidWidgetToken as error:
             raise exceptions.AuthenticationFailed(str(error)) from error
+        if counts:
+            counts_add(request, counts)
         if not origin_allowed(session.inbox, request):
             raise exceptions.PermissionDenied("this origin may not use this inbox's widget")
         return AnonymousUser(), session

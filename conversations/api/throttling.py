@@ -5,7 +5,9 @@ class WidgetSessionThrottle(ScopedThrottle):
     scope = "widget_session"
 
     def identity(self, request):
-        return str(request.auth.pk) if request.auth is not None else None
+        # The session the token names (its signature checked): set by WidgetSessionAuthentication
+        # before it reads the session, so this throttle can be counted in that round trip.
+        return getattr(request, "widget_session_id", None)
 
 
 class WidgetAddressThrottle(ClientAddressThrottle):
