@@ -159,6 +159,12 @@ class CompiledInsert:
         return sql
 
     def create(self, **fields) -> models.Model | None:
+        instance, params = self.prepare(**fields)
+        return self.insert(instance, params)
+
+    def prepare(self, **fields) -> tuple[models.Model, list]:
+        """The unsaved instance (pre_save sent) and the INSERT's parameters, for `insert` or a
+        statement of the caller's that inserts them (`sql`, then `saved`)."""
         model, alias = self.model, connection.alias
         instance = model(**fields)
         instance._prepare_related_fields_for_save(operation_name="save")
@@ -166,18 +172,31 @@ class CompiledInsert:
         values = [field.pre_save(instance, True) for field in self._fields]
         if any(hasattr(value, "resolve_expression") for value in values):
             raise ValueError(f"{model.__name__}: CompiledInsert takes values, not expressions")
-        params = [field.get_db_prep_save(value, connection=connection) for field, value in zip(self._fields, values)]
         if self._sql is None:
             self._sql = self._compile(instance)
+        return instance, [field.get_db_prep_save(value, connection=connection) for field, value in zip(self._fields, values)]
+
+    @property
+    def sql(self) -> str:
+        """The INSERT ... RETURNING (compiled by the first `prepare`)."""
+        if self._sql is None:
+            raise RuntimeError("prepare() compiles the statement")
+        return self._sql
+
+    def insert(self, instance: models.Model, params: list) -> models.Model | None:
         with connection.cursor() as cursor:
             cursor.execute(self._sql, params)
             row = cursor.fetchone()
         if row is None:  # ON CONFLICT DO NOTHING did nothing
             return None
-        for field, converters, value in zip(self._returning, self._converters, row):
+        return self.saved(instance, row)
+
+    def saved(self, instance: models.Model, returned: tuple) -> models.Model:
+        """The instance as stored: the RETURNING values set, post_save sent."""
+        for field, converters, value in zip(self._returning, self._converters, returned):
             for converter in converters:
                 value = converter(value, field.cached_col, connection)
             setattr(instance, field.attname, value)
-        instance._state.adding, instance._state.db = False, alias
-        post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False, using=alias)
+        instance._state.adding, instance._state.db = False, connection.alias
+        post_save.send(sender=self.model, instance=instance, created=True, update_fields=None, raw=False, using=connection.alias)
         return instance

@@ -229,8 +229,9 @@ class MessageListApi(WidgetApi):
                    responses={201: WidgetMessageSerializer, 200: WidgetMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
                    tags=["widget"])
     def post(self, request, number: int):
-        # Only the id: the service locks and reads the row itself, in its transaction.
-        conversation = Conversation.from_db(None, ["id"], [self.conversation_id(number)])
+        # Only the id and the contact (the session's, which found it): the service locks and
+        # reads the row itself.
+        conversation = Conversation.from_db(None, ["id", "contact_id"], [self.conversation_id(number), self.session.contact_id])
         data = ContentInput(data=request.data)
         data.is_valid(raise_exception=True)
         message, created = services.message_add_incoming(

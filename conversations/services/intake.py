@@ -20,11 +20,14 @@ text form has reached SEARCH_DOCUMENT_CAP bytes (thousands of messages; a 500-me
 
 from __future__ import annotations
 
+import re
+import threading
 from datetime import datetime
 
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Func, Value
+from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save, pre_save
 
 from config.errors import ApplicationError
@@ -189,25 +192,44 @@ def message_add_incoming(
     at: datetime | None = None,
 ) -> tuple[Message, bool]:
     """The customer writes. Returns (message, created); a repeated idempotency key returns the
-    first message and writes nothing, also when two retries race."""
+    first message and writes nothing, also when two retries race.
+
+    The usual case (an open conversation, a contact not blocked) is one statement
+    (`_OpenConversationMessage`); anything else (a reopen, a blocked contact, a conversation
+    whose contact is not loaded) takes the transaction below, which holds every rule."""
     content = _content_required(content, attachments)
+    moment = now(at)
+    contact_id = conversation.__dict__.get("contact_id")  # loaded, or the statement cannot vouch for it
+    message, params = _MESSAGE_INSERT.prepare(
+        conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
+        sender_id=contact_id, content=content, attachments=attachments or [], idempotency_key=idempotency_key,
+        created_at=moment,
+    )
+    if contact_id is not None:
+        done = _OPEN_CONVERSATION_MESSAGE.run(conversation, message, params, content)
+        if done is not None:
+            return done
     with transaction.atomic():
-        return _message_add_incoming(conversation, content, attachments or [], idempotency_key, now(at))
+        return _message_add_incoming(conversation, message, params, content, idempotency_key, moment)
 
 
-def _message_add_incoming(conversation, content, attachments, idempotency_key, moment) -> tuple[Message, bool]:
+def _message_add_incoming(conversation, message, params, content, idempotency_key, moment) -> tuple[Message, bool]:
     found = _LOCKED_WITH_CONTACT.instances(pk=conversation.pk)
     if not found:
         raise Conversation.DoesNotExist("Conversation matching query does not exist.")
     conversation, contact = found[0]
     conversation._state.fields_cache["contact"] = contact
+    if message.sender_id != conversation.contact_id:  # prepared before the row was read
+        message, params = _MESSAGE_INSERT.prepare(
+            conversation=conversation, direction=message.direction, sender_type=message.sender_type,
+            sender_id=conversation.contact_id, content=message.content, attachments=message.attachments,
+            idempotency_key=idempotency_key, created_at=moment,
+        )
+    else:
+        message.conversation = conversation
     # Nearly every key is new, so no probe before: the INSERT itself finds a repeat (a retry
     # whose first try committed, or a concurrent one: it waits for that one to commit).
-    message = _MESSAGE_INSERT.create(
-        conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
-        sender_id=conversation.contact_id, content=content, attachments=attachments, idempotency_key=idempotency_key,
-        created_at=moment,
-    )
+    message = _MESSAGE_INSERT.insert(message, params)
     if message is None:
         return Message.objects.get(conversation=conversation, idempotency_key=idempotency_key), False
     if conversation.contact.blocked:  # (a blocked contact's retry still gets its first message)
@@ -227,6 +249,86 @@ def _message_add_incoming(conversation, content, attachments, idempotency_key, m
         _open_conversation_touched(conversation, content)
     followups.message_received(message)
     return message, True
+
+
+class _OpenConversationMessage:
+    """A customer's message on an open conversation of a contact who is not blocked, in ONE
+    statement: lock the conversation's row, insert the message, move the conversation's two
+    clocks and add the words to its search document. What `_message_add_incoming` does in a
+    transaction of five round trips (BEGIN, lock, INSERT, UPDATE, COMMIT) for this case;
+    the rules stay there, and this statement writes nothing unless they are the usual ones:
+
+        WITH target AS (SELECT the conversation FOR UPDATE, if open and its contact not blocked),
+             added AS (the message's INSERT ... SELECT ... FROM target ON CONFLICT DO NOTHING),
+             touched AS (the conversation's UPDATE ... AND EXISTS (SELECT FROM added))
+        SELECT whether target held the row, the message's RETURNING columns, waiting_since
+
+    The INSERT and the UPDATE are the ORM's own (`_MESSAGE_INSERT`, `_OPEN_CONVERSATION_MOVED`),
+    built once per process; one statement is atomic on its own, and inside a caller's
+    transaction it is part of it (rolled back with it, or with a savepoint). Concurrent
+    messages queue on the row lock; PostgreSQL re-reads the row for the UPDATE once the lock is
+    theirs (READ COMMITTED), so `waiting_since` keeps the earliest. The signals: the message's
+    pre_save/post_save as `create()` sends them; the conversation's around the statement."""
+
+    def __init__(self):
+        self._sql: str | None = None
+        self._lock = threading.Lock()
+
+    def _compile(self, insert_sql: str, update_sql: str) -> str:
+        values = re.fullmatch(r"(INSERT INTO .+?) VALUES \(((?:%s, )*%s)\)( ON CONFLICT DO NOTHING RETURNING .+)", insert_sql)
+        where = re.fullmatch(r'(UPDATE "conversations_conversation" SET .+ WHERE "conversations_conversation"\."id" = %s)', update_sql)
+        if values is None or where is None:
+            raise RuntimeError("the ORM wrote the message's INSERT or the conversation's UPDATE in a shape this does not know")
+        conversation, contact = Conversation._meta, Contact._meta
+        return (
+            f'WITH target AS (SELECT conversation."id" FROM "{conversation.db_table}" conversation'
+            f' JOIN "{contact.db_table}" contact ON contact."id" = conversation."contact_id"'
+            f' WHERE conversation."id" = %s AND conversation."contact_id" = %s AND conversation."status" = %s'
+            f' AND NOT contact."blocked" FOR UPDATE OF conversation),'
+            f' added AS ({values[1]} SELECT {values[2]} FROM target{values[3]}),'
+            f' touched AS ({where[1]} AND EXISTS (SELECT FROM added) RETURNING "conversations_conversation"."waiting_since")'
+            f" SELECT EXISTS (SELECT FROM target), touched.waiting_since, added.* FROM (VALUES (1)) AS one"
+            f" LEFT JOIN added ON true LEFT JOIN touched ON true"
+        )
+
+    def run(self, conversation: Conversation, message: Message, params: list, content: str) -> tuple[Message, bool] | None:
+        """(message, created), or None when the usual case does not hold (nothing written)."""
+        update_sql, update_params = _OPEN_CONVERSATION_MOVED._sql_and_params(
+            {"pk": conversation.pk, "moment": message.created_at, "text": content[:SEARCH_TEXT_CAP]})
+        if self._sql is None:
+            with self._lock:
+                self._sql = self._sql or self._compile(_MESSAGE_INSERT.sql, update_sql)
+        alias = connection.alias
+        unmoved = conversation.__dict__.get("last_activity_at")
+        conversation.last_activity_at = message.created_at
+        pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql, [conversation.pk, message.sender_id, Status.OPEN, *params, *update_params])
+            locked, waiting_since, *returned = cursor.fetchone()
+        if not locked or returned[0] is None:
+            conversation.__dict__["last_activity_at"] = unmoved  # nothing was saved
+            if not locked:
+                return None
+            # The key's message is there already: a retry. Nothing written, nothing queued.
+            return Message.objects.get(conversation_id=conversation.pk, idempotency_key=message.idempotency_key), False
+        conversation.waiting_since = waiting_since
+        conversation.__dict__.pop("search_document", None)  # stale now: unloaded, as _words_saved leaves it
+        post_save.send(sender=Conversation, instance=conversation, created=False, update_fields=_TOUCHED_FIELDS, raw=False, using=alias)
+        message = _MESSAGE_INSERT.saved(message, returned)
+        followups.message_received(message)
+        return message, True
+
+
+# The usual UPDATE of an open conversation a customer writes in, for the statement above:
+# `waiting_since` kept if someone is waiting already, else the message's moment.
+_OPEN_CONVERSATION_MOVED = CompiledQuery(
+    lambda pk, moment, text: update_query(
+        Conversation.objects.filter(pk=pk), last_activity_at=Value(moment),
+        waiting_since=Coalesce(F("waiting_since"), Value(moment)), search_document=_WordsAdded(text),
+    ),
+    "pk", "moment", texts=("text",),
+)
+_OPEN_CONVERSATION_MESSAGE = _OpenConversationMessage()
 
 
 @transaction.atomic
