@@ -32,7 +32,7 @@ def redis_binary_client() -> redis.Redis:
     return _binary_client_for(settings.REDIS_URL)
 
 
-def round_trip(client: redis.Redis, commands: list[tuple]) -> list:
+def round_trip(client: redis.Redis, commands: list[tuple], *, retries: int = 1) -> list:
     """Send `commands` in one round trip (as a pipeline without MULTI does) and return their
     replies in order; an error reply comes back as its ResponseError instead of being raised,
     so every reply is read and the connection stays in step. For the widget's hot path:
@@ -40,9 +40,10 @@ def round_trip(client: redis.Redis, commands: list[tuple]) -> list:
     No response callbacks run: the replies are RESP's (bytes, ints, lists, None).
 
     The pool hands out a connection it has checked (one the server closed is replaced); one
-    that fails during the round trip is dropped and the call is made once more on a new one,
-    as redis-py's own retry does, then the ConnectionError or TimeoutError is raised."""
-    for attempt in (1, 2):
+    that fails during the round trip is dropped and the call is made again on a new one
+    (`retries` times, at once, as redis-py's own retry does), then the ConnectionError or
+    TimeoutError is raised. Commands may thus run twice: for counts and pushes, not payments."""
+    for attempt in range(retries + 1):
         pool = client.connection_pool
         connection = pool.get_connection()
         try:
@@ -56,7 +57,7 @@ def round_trip(client: redis.Redis, commands: list[tuple]) -> list:
             return replies
         except (redis.ConnectionError, redis.TimeoutError):
             connection.disconnect()
-            if attempt == 2:
+            if attempt == retries:
                 raise
         except BaseException:
             connection.disconnect()  # a reply may be left unread: never hand this connection out again
