@@ -299,14 +299,18 @@ class _OpenConversationMessage:
             with self._lock:
                 self._sql = self._sql or self._compile(_MESSAGE_INSERT.sql, update_sql)
         alias = connection.alias
+        unloaded = {"last_activity_at"} - conversation.__dict__.keys()
         unmoved = conversation.__dict__.get("last_activity_at")
         conversation.last_activity_at = message.created_at
         pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
         with connection.cursor() as cursor:
             cursor.execute(self._sql, [conversation.pk, message.sender_id, Status.OPEN, *params, *update_params])
             locked, waiting_since, *returned = cursor.fetchone()
-        if not locked or returned[0] is None:
-            conversation.__dict__["last_activity_at"] = unmoved  # nothing was saved
+        if not locked or returned[0] is None:  # nothing was saved: the instance as it was
+            if "last_activity_at" in unloaded:
+                del conversation.__dict__["last_activity_at"]
+            else:
+                conversation.__dict__["last_activity_at"] = unmoved
             if not locked:
                 return None
             # The key's message is there already: a retry. Nothing written, nothing queued.
