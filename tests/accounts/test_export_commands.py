@@ -192,3 +192,21 @@ def test_every_tenant_model_is_exported():
         for field in model._meta.concrete_fields:
             if field.is_relation and field.related_model in position and field.related_model is not model:
                 assert position[field.related_model] < position[model], f"{model._meta.label} before {field.related_model._meta.label}"
+
+
+def test_every_public_model_of_an_account_has_a_decision():
+    """A public table that points at accounts (a new one, say usage counters) must be
+    exported, restored and deleted on purpose, not forgotten."""
+    from django.apps import apps
+    from django.conf import settings
+
+    public_only = [app for app in settings.SHARED_APPS if app not in settings.TENANT_APPS]
+    pointing = {
+        model._meta.label
+        for config in apps.get_app_configs() if config.name in public_only
+        for model in config.get_models(include_auto_created=True)
+        if any(field.is_relation and field.related_model is Account for field in model._meta.concrete_fields)
+    }
+    assert pointing <= set(catalog.PUBLIC_ACCOUNT_MODELS), (
+        f"{sorted(pointing - set(catalog.PUBLIC_ACCOUNT_MODELS))}: decide in accounts/portability what export, import and delete do with it"
+    )
