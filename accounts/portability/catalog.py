@@ -111,6 +111,7 @@ def encode(field: models.Field, value):
     if isinstance(field, ArrayField):
         return [encode(field.base_field, item) for item in value]
     if isinstance(field, models.JSONField):
+        # The ORM reads SQL NULL and JSON null alike; no tenant JSON column is nullable today.
         return value
     if isinstance(value, datetime.datetime):
         return value.isoformat()

@@ -121,7 +121,12 @@ def _manifest_read(archive: zipfile.ZipFile, path: Path) -> dict:
             f"{path} is export format {manifest.get('format_version')!r}; this Hearth reads format {catalog.FORMAT_VERSION}", code="bad_export"
         )
     _schema_version_check(manifest.get("schema_version"), path=path, hearth_version=manifest.get("hearth_version"))
-    members = manifest.get("members") or {}
+    members, counts = manifest.get("members"), manifest.get("counts")
+    if not (
+        isinstance(manifest.get("account"), dict) and isinstance(counts, dict) and isinstance(members, dict)
+        and all(isinstance(value, str) for value in members.values()) and all(isinstance(value, int) for value in counts.values())
+    ):
+        raise ApplicationError(f"{path}: the manifest's account, counts or members are not what an export writes", code="bad_export")
     missing = [label for label in [*(m._meta.label for m in catalog.tenant_models()), "accounts.User", "accounts.Membership"] if label not in members]
     names = set(archive.namelist())
     missing += [members[label] for label in members if members[label] not in names]
@@ -131,10 +136,10 @@ def _manifest_read(archive: zipfile.ZipFile, path: Path) -> dict:
 
 
 def _schema_version_check(exported, *, path: Path, hearth_version) -> None:
-    if not isinstance(exported, dict):
+    if not isinstance(exported, dict) or not all(isinstance(names, list) for names in exported.values()):
         raise ApplicationError(f"{path}: the manifest has no schema_version", code="bad_export")
     current = catalog.code_migrations()
-    newer = sorted(f"{app}.{name}" for app, names in exported.items() for name in (names or []) if name not in current.get(app, []))
+    newer = sorted(f"{app}.{name}" for app, names in exported.items() for name in names if name not in current.get(app, []))
     if newer:
         raise ApplicationError(
             f"{path} comes from a newer schema than this Hearth's ({len(newer)} unknown migrations, e.g. {newer[0]}): upgrade Hearth first",

@@ -52,6 +52,7 @@ def _with_manifest(source, target, change) -> None:
                 change(manifest)
                 data = json.dumps(manifest)
             new.writestr(name, data)
+        new.writestr("tenant/broken.jsonl", '{"id": 1, "name": "cut off here')
 
 
 @pytest.mark.django_db
@@ -105,6 +106,8 @@ def test_an_export_never_overwrites_a_file(alpha, tmp_path):
         (lambda m: m.update(format_version=2), "is export format 2; this Hearth reads format 1"),
         (lambda m: m["members"].pop("kb.Chunk"), "is incomplete: missing kb.Chunk"),
         (lambda m: m["counts"].update({"conversations.Contact": 99}), "tenant/conversations.contact.jsonl holds 1 rows, the manifest says 99"),
+        (lambda m: m.update(members=["tenant/kb.chunk.jsonl"]), "the manifest's account, counts or members are not what an export writes"),
+        (lambda m: m["members"].update({"conversations.Contact": "tenant/broken.jsonl"}), "tenant/broken.jsonl:1: not a JSON line"),
     ],
 )
 def test_an_export_of_another_schema_or_a_damaged_one_is_refused_whole(alpha, tmp_path, change, message):
