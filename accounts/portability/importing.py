@@ -274,6 +274,8 @@ def _table_restore(archive: zipfile.ZipFile, name: str, *, model: type[models.Mo
         if batch:
             with connection.cursor() as cursor:
                 cursor.execute(sql + ", ".join([row_placeholder] * len(batch)), [value for row in batch for value in row])
+            # Under DEBUG Django keeps the last 9,000 statements, each a whole batch here.
+            connection.queries_log.clear()
             bar.update(len(batch))
 
     batch: list[list] = []
