@@ -180,9 +180,10 @@ def _tenant_rows(model: type[models.Model], bar: ProgressBar) -> Iterable[dict]:
 
 def _memberships_rows(account: Account) -> Iterable[dict]:
     queryset = Membership.objects.filter(account=account)
-    emails = dict(User.objects.filter(memberships__account=account).values_list("pk", "email"))
+    people = {pk: (email, name) for pk, email, name in User.objects.filter(memberships__account=account).values_list("pk", "email", "full_name")}
     for row in _rows(Membership, queryset, skip={"id", "account_id"}):
-        yield {**row, "user_email": emails[row["user_id"]]}  # readable without users.jsonl
+        email, name = people[row["user_id"]]
+        yield {**row, "user_email": email, "user_full_name": name}  # readable without users.jsonl
 
 
 def _users_rows(user_ids: set[int]) -> Iterable[dict]:
