@@ -47,7 +47,7 @@ from accounts.portability.exporting import ProgressFactory, _no_progress
 from accounts.validators import validate_account_slug
 from config.errors import ApplicationError
 
-INSERT_PARAMETERS = 30_000  # rows per INSERT: well under PostgreSQL's 65,535 parameters
+PROGRESS_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,7 @@ def _tenant_restore(archive: zipfile.ZipFile, manifest: dict, *, account: Accoun
         # The clone carries the rows migrations wrote; the export has the account's own.
         tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in tenant_models)
         cursor.execute(f"TRUNCATE {tables}")
+    indexes = _secondary_indexes_drop(account.schema_name, [model._meta.db_table for model in tenant_models])
     counts = {}
     for model in tenant_models:
         counts[model._meta.label] = _table_restore(archive, manifest["members"][model._meta.label], model=model, users=users, bar=bar)
@@ -257,48 +258,70 @@ def _tenant_restore(archive: zipfile.ZipFile, manifest: dict, *, account: Accoun
             raise ApplicationError(
                 f"{manifest['members'][model._meta.label]} holds {counts[model._meta.label]} rows, the manifest says {expected}", code="bad_export"
             )
+    with connection.cursor() as cursor:
+        # Check the (deferred) foreign keys of the loaded rows now: PostgreSQL builds no index
+        # on a table with checks still pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        for definition in indexes:
+            cursor.execute(definition)
     _sequences_restore(account.schema_name, manifest.get("sequences") or {})
     return counts
 
 
 def _table_restore(archive: zipfile.ZipFile, name: str, *, model: type[models.Model], users: dict[int, int], bar) -> int:
+    """Load one member into its table with COPY (the rows as PostgreSQL adapts them for an
+    INSERT, streamed: nothing but the current row is held)."""
     fields = model._meta.concrete_fields
     user_columns = set(catalog.user_fk_columns(model))
     by_value = catalog.USER_ID_COLUMNS.get(model._meta.label, [])
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_insert = max(1, INSERT_PARAMETERS // len(fields))
-    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES "
-
-    def flush(batch: list[list]) -> None:
-        if batch:
-            with connection.cursor() as cursor:
-                cursor.execute(sql + ", ".join([row_placeholder] * len(batch)), [value for row in batch for value in row])
-            # Under DEBUG Django keeps the last 9,000 statements, each a whole batch here.
-            connection.queries_log.clear()
-            bar.update(len(batch))
-
-    batch: list[list] = []
     written = 0
-    for number, row in enumerate(_lines(archive, name), start=1):
-        try:
-            for column in user_columns:
-                if row.get(column) is not None:
-                    row[column] = users.get(int(row[column]))  # a user gone before the export: NULL
-            for column, kind_column, kind in by_value:
-                if row.get(kind_column) == kind and row.get(column) is not None:
-                    row[column] = _user_value(model._meta.get_field(column), row[column], users)
-            batch.append([field.get_db_prep_save(catalog.decode(field, row[field.attname]), connection) for field in fields])
-        except KeyError as error:
-            raise ApplicationError(f"{name}:{number}: no value for {error.args[0]}", code="bad_export") from error
-        except (TypeError, ValueError) as error:
-            raise ApplicationError(f"{name}:{number}: {error}", code="bad_export") from error
-        written += 1
-        if len(batch) >= per_insert:
-            flush(batch)
-            batch = []
-    flush(batch)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    ) as copy:
+        for number, row in enumerate(_lines(archive, name), start=1):
+            try:
+                for column in user_columns:
+                    if row.get(column) is not None:
+                        row[column] = users.get(int(row[column]))  # a user gone before the export: NULL
+                for column, kind_column, kind in by_value:
+                    if row.get(kind_column) == kind and row.get(column) is not None:
+                        row[column] = _user_value(model._meta.get_field(column), row[column], users)
+                copy.write_row([field.get_db_prep_save(catalog.decode(field, row[field.attname]), connection) for field in fields])
+            except KeyError as error:
+                raise ApplicationError(f"{name}:{number}: no value for {error.args[0]}", code="bad_export") from error
+            except (TypeError, ValueError) as error:
+                raise ApplicationError(f"{name}:{number}: {error}", code="bad_export") from error
+            written += 1
+            if written % PROGRESS_ROWS == 0:
+                bar.update(PROGRESS_ROWS)
+    bar.update(written % PROGRESS_ROWS)
     return written
+
+
+def _secondary_indexes_drop(schema_name: str, tables: list[str]) -> list[str]:
+    """Drop the indexes of `tables` that back no constraint, returning their definitions:
+    building an index once over loaded rows is far cheaper than maintaining it row by row
+    (GIN trigram, full-text and HNSW above all). The keys stay, so ids are checked as rows
+    arrive; a unique index rebuilt after the load still refuses duplicates."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+              FROM pg_index i
+              JOIN pg_class t ON t.oid = i.indrelid
+              JOIN pg_namespace n ON n.oid = t.relnamespace
+             WHERE n.nspname = %s AND t.relname = ANY(%s)
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
+             ORDER BY 1
+            """,
+            [schema_name, tables],
+        )
+        found = cursor.fetchall()
+        for index, _ in found:
+            cursor.execute(f"DROP INDEX {index}")
+    return [definition for _, definition in found]
 
 
 def _user_value(field: models.Field, value, users: dict[int, int]):
