@@ -138,10 +138,15 @@ def test_a_seeded_tenant_round_trips_into_a_new_account_with_equal_rows(alpha, b
     assert token.name == "CRM sync" and token.revoked_at is not None  # a restored key never works silently
     assert token.key_hash != api_token_hash(seeded["key"])
 
-    # New rows go on after the restored ones: the next conversation is #13, its ids are new.
+    # New rows go on after the restored ones: the next conversation takes the number alpha
+    # would have given next (numbers never reused), and new ids.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value FROM alpha.conversations_conversation_number_seq")
+        alpha_last_number = cursor.fetchone()[0]
+    assert alpha_last_number >= max(row.number for row in Conversation.objects.raw("SELECT * FROM alpha.conversations_conversation"))
     with tenant_context(restored):
         opened = services.conversation_open(inbox=InboxFactory(), contact=ContactFactory(), content="after the restore")
-        assert opened.number == 13
+        assert opened.number == alpha_last_number + 1
         assert opened.pk > max(row[0] for row in alpha_rows["conversations.Conversation"])
         assert Message.objects.filter(conversation=opened).count() == 1
         assert Chunk.objects.filter(embedding__isnull=False).count() == 2
