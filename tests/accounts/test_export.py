@@ -20,6 +20,7 @@ from accounts.models import Account, ApiToken, Domain, Invitation, Membership, U
 from accounts.portability import catalog
 from accounts.services import api_token_create, api_token_hash, membership_add
 from ai.models import AICall, AISettings, Category, ClassifierVersion, TrainingExample
+from ai.settings_store import SETTINGS_PK
 from analytics.demo import demo_rollups_backfill
 from analytics.models import DailyRollup
 from conversations import services
@@ -64,8 +65,11 @@ def _seed(account: Account) -> dict:
             )
         with connection.cursor() as cursor:
             cursor.execute("UPDATE kb_chunk SET search_vector = to_tsvector('english', text)")
-        AISettings.objects.create(api_key_encrypted=b"\x00\xff\x10fernet", prices={"gpt": {"input": "0.00015", "output": "0.0006"}},
-                                  monthly_budget=Decimal("12.34"), timeout_seconds=0.1 + 0.2)
+        # The one settings row (the session's Celery worker may have made it already).
+        AISettings.objects.update_or_create(pk=SETTINGS_PK, defaults={
+            "api_key_encrypted": b"\x00\xff\x10fernet", "prices": {"gpt": {"input": "0.00015", "output": "0.0006"}},
+            "monthly_budget": Decimal("12.34"), "timeout_seconds": 0.1 + 0.2,
+        })
         billing = Category.objects.create(name="billing", description="Money")
         TrainingExample.objects.create(category=billing, text="refund please", text_hash="1" * 64, created_by=agent, message=message,
                                        embedding=rng.standard_normal(EMBEDDING_DIMENSIONS).astype(np.float32))
