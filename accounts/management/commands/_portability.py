@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import CommandError
 from tqdm import tqdm
-
-from accounts.models import Account
-from accounts.validators import SLUG_PATTERN
-
-
-def account_get(slug: str) -> Account:
-    """The account named by `slug`, or one line saying why not."""
-    if not SLUG_PATTERN.match(slug or ""):
-        raise CommandError(f"{slug!r} is not an account slug (2-40 lower-case letters and digits, starting with a letter)")
-    account = Account.objects.filter(schema_name=slug).first()
-    if account is None:
-        raise CommandError(f"no account {slug!r}")
-    return account
 
 
 def progress_bar(what: str):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.management.commands._portability import account_get, progress_bar, size_text
+from accounts.commands import account_get
+from accounts.management.commands._portability import progress_bar, size_text
 from accounts.portability import account_export
 from config.errors import ApplicationError
 

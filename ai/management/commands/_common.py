@@ -1,4 +1,4 @@
-"""What the AI commands share: the account (`--account SLUG`) and the `text,label` CSV reader.
+"""What the AI commands share: the `--account`/`--csv` arguments and the `text,label` CSV reader.
 Anything unusable is one readable line and a non-zero exit (CommandError)."""
 
 from __future__ import annotations
@@ -15,16 +15,6 @@ def account_csv_arguments(parser) -> None:
     """The two arguments every example command takes."""
     parser.add_argument("--account", required=True, help="The account's slug")
     parser.add_argument("--csv", required=True, help="CSV file with the header text,label")
-
-
-def account_get(slug: str):
-    from accounts.models import Account
-    from django_tenants.utils import get_public_schema_name
-
-    account = Account.objects.filter(schema_name=slug).exclude(schema_name=get_public_schema_name()).first()
-    if account is None:
-        raise CommandError(f"no account {slug!r} (the account's slug, as in its schema name)")
-    return account
 
 
 def csv_path_check(path: str) -> Path:

@@ -24,7 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 from tqdm import tqdm
 
-from ai.management.commands._common import account_csv_arguments, account_get, csv_path_check, csv_rows_read
+from accounts.commands import account_get
+from ai.management.commands._common import account_csv_arguments, csv_path_check, csv_rows_read
 from ai.models import Category
 from ai.providers.local import classifier_current, classifier_decide
 

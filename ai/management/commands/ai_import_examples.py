@@ -16,7 +16,8 @@ from django_tenants.utils import tenant_context
 from tqdm import tqdm
 
 from ai.examples import examples_import
-from ai.management.commands._common import account_csv_arguments, account_get, csv_path_check, csv_rows_read
+from accounts.commands import account_get
+from ai.management.commands._common import account_csv_arguments, csv_path_check, csv_rows_read
 from config.errors import ApplicationError
 
 class Command(BaseCommand):

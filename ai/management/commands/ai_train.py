@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 from tqdm import tqdm
 
-from ai.management.commands._common import account_get
+from accounts.commands import account_get
 from ai.training import classifier_train
 from config.errors import ApplicationError
 

@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 
 from config import inputs
 from conversations import services
-from conversations.management.commands._common import account_get
+from accounts.commands import account_get
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django_tenants.utils import get_public_schema_name, tenant_context
 
 from conversations import services
-from conversations.management.commands._common import account_get
+from accounts.commands import account_get
 
 
 class Command(BaseCommand):

@@ -1,22 +1,10 @@
-"""What the knowledge-base commands share: the account argument and indexing with progress."""
+"""What the knowledge-base commands share: indexing with progress."""
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from kb.services import article_chunks_sync
-
-
-def account_get(slug: str):
-    from django_tenants.utils import get_public_schema_name
-
-    from accounts.models import Account
-
-    account = Account.objects.filter(schema_name=slug).exclude(schema_name=get_public_schema_name()).first()
-    if account is None:
-        raise CommandError(f"no account {slug!r} (the account's slug, as in its schema name)")
-    return account
 
 
 def articles_index(articles, *, total: int, stderr, label: str) -> tuple[int, int, list[str]]:

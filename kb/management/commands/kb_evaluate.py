@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from ai.management.commands._common import account_get
+from accounts.commands import account_get
 from kb import evaluation, search
 
 

@@ -15,7 +15,8 @@ from tqdm import tqdm
 from config.errors import ApplicationError
 from kb import importing, services
 from kb.embedding import passage_model
-from kb.management.commands._common import account_get, articles_index
+from accounts.commands import account_get
+from kb.management.commands._common import articles_index
 from kb.selectors import articles_to_index
 
 

@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import get_public_schema_name, tenant_context
 
 from kb.embedding import passage_model
-from kb.management.commands._common import account_get, articles_index
+from accounts.commands import account_get
+from kb.management.commands._common import articles_index
 from kb.selectors import articles_to_index
 
 
