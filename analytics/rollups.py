@@ -355,7 +355,7 @@ def _duration_columns(name: str) -> dict[str, str]:
         columns[f"{name}{suffix}_seconds"] = values
         columns[f"{name}{suffix}_median"] = _percentile_sql(values, 0.5)
         columns[f"{name}{suffix}_p90"] = _percentile_sql(values, 0.9)
-        columns[f"{name}{suffix}_histogram"] = f"{_histogram_sql(values)}::text"
+        columns[f"{name}{suffix}_histogram"] = _histogram_sql(values)
     return columns
 
 
@@ -405,7 +405,7 @@ def _rollup_sql(cursor, since: date, until: date) -> tuple[list[str], str, dict]
     cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
     business, hours, hours_params = _opening_hours(cursor, start, end)
     params = {"start": start, "end": end, "tz": tz.key, "since": since, "until": until, **hours_params}
-    kinds = {name: "float8[]" if name in _ARRAYS else "text" if name in _HISTOGRAMS else "float8" for name in _FIGURES}
+    kinds = {name: "float8[]" if name in _ARRAYS else "jsonb" if name in _HISTOGRAMS else "float8" for name in _FIGURES}
     # Every day has its whole-desk row, zeros included: a day without a row is not rolled up.
     branches = [
         f"SELECT generate_series(%(since)s::date, %(until)s::date, '1 day')::date, '{Dimension.ALL.value}'::text, ''::text, "
@@ -421,8 +421,8 @@ def _rollup_sql(cursor, since: date, until: date) -> tuple[list[str], str, dict]
         columns.append(field.column)
         if name in _ARRAYS:
             values.append(f"COALESCE(MAX({name}), '{{}}')")
-        elif name in _HISTOGRAMS:
-            values.append(f"COALESCE(MAX({name})::jsonb, '{{}}')")
+        elif name in _HISTOGRAMS:  # jsonb has no MAX()
+            values.append(f"COALESCE((array_agg({name}) FILTER (WHERE {name} IS NOT NULL))[1], '{{}}')")
         elif field.get_internal_type() == "FloatField":
             values.append(f"MAX({name})")
         else:
