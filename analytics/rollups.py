@@ -1,13 +1,15 @@
 """The daily rollups: one day of one tenant computed from the raw tables in SQL, and replaced
 whole in one transaction.
 
-How a day is computed: each kind of fact (conversations opened, status events, messages,
-first responses, replies, ratings, AI rows) is one SELECT of that day's facts with the
+How days are computed: each kind of fact (conversations opened, status events, messages,
+first responses, replies, ratings, AI rows) is one SELECT of the days' facts with the
 conversation's groups beside them; PostgreSQL aggregates each over GROUPING SETS (the whole
-desk, per inbox, team, agent, category, priority) with `percentile_cont` for the durations;
-the groups' figures are merged into one DailyRollup row per group. Durations in business hours
-are measured in SQL against the inboxes' opening windows (from conversations/business_hours.py),
-put in a temporary table for the transaction.
+desk, per inbox, team, agent, category, priority); the kinds are the branches of one
+statement that merges them into one DailyRollup row per group and inserts it, so nothing is
+written in between. A duration's values are sorted once per group into the stored array, and
+its median and p90 (`percentile_cont`'s arithmetic) and histogram are read from that array.
+Durations in business hours are measured against the inboxes' opening windows (from
+conversations/business_hours.py), passed as arrays: a binary search per end of a duration.
 
 What counts as what (one place for it):
 - first response: first customer message (the conversation's opening) to the first reply of
