@@ -38,15 +38,7 @@ from conversations.models import Inbox
 
 # The grouping columns every fact query selects, in this order, and the dimension each is.
 GROUP_COLUMNS = ("inbox_id", "team_id", "agent_id", "category", "priority")
-
-
-def _grouping_sets(*within: str) -> str:
-    """The whole desk and each dimension, per day (and per `within` columns in each)."""
-    extra = "".join(f", {column}" for column in within)
-    return "GROUPING SETS (" + ", ".join(f"(day{group}{extra})" for group in ("", ", inbox_id", ", team_id", ", agent_id", ", category", ", priority")) + ")"
-
-
-_GROUPING_SETS = _grouping_sets()
+_GROUPING_SETS = "GROUPING SETS ((day), (day, inbox_id), (day, team_id), (day, agent_id), (day, category), (day, priority))"
 # GROUPING(...) over GROUP_COLUMNS: a bit is 1 for each column the row is aggregated over.
 _DIMENSION_OF_GROUPING = {
     0b11111: (Dimension.ALL, None),
@@ -130,11 +122,11 @@ _FACTS = [
                      COALESCE((SELECT MAX(r.created_at) FROM {_E} r WHERE r.conversation_id = e.conversation_id
                                AND r.action = 'status_changed' AND r.old_value = 'resolved' AND r.new_value <> 'resolved'
                                AND r.created_at <= e.created_at AND r.id < e.id), c.created_at) AS starts,
-                     EXISTS (SELECT 1 FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text'
-                             AND m.sender_type = 'ai' AND m.created_at <= e.created_at) AS ai_replied,
-                     EXISTS (SELECT 1 FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text'
-                             AND m.sender_type = 'agent' AND m.direction = 'outgoing' AND m.created_at <= e.created_at) AS agent_replied
+                     COALESCE(replies.ai, false) AS ai_replied, COALESCE(replies.agent, false) AS agent_replied
                    FROM {_E} e JOIN {_C} c ON c.id = e.conversation_id
+                   LEFT JOIN LATERAL (  -- the conversation's replies until then, read once
+                     SELECT bool_or(m.sender_type = 'ai') AS ai, bool_or(m.sender_type = 'agent' AND m.direction = 'outgoing') AS agent
+                     FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text' AND m.created_at <= e.created_at) replies ON TRUE
                    WHERE e.action = 'status_changed' AND e.new_value = 'resolved'
                      AND e.created_at >= %(start)s AND e.created_at < %(end)s) f""",
         figures={
@@ -283,12 +275,13 @@ def account_today() -> date:
 
 def _opening_hours(cursor, start: datetime, end: datetime) -> tuple[str, str, dict]:
     """The SQL of a duration's seconds in its inbox's business hours (columns `starts`, `ends`,
-    `inbox_id`, `calendar_seconds`), for the durations that end in [start, end), the one-row
-    table it reads (to join), and their parameters: each scheduled inbox's opening windows as
-    three arrays (starts, ends, and the open seconds of the windows before each one). The open seconds before a moment are then one
-    binary search (`width_bucket`) in the inbox's starts plus the part of its window already
-    open, and a duration's business seconds are the difference at its two ends: no lookup per
-    duration, no table. An inbox without a schedule is always open: calendar seconds."""
+    `inbox_id`, `calendar_seconds`), for the durations that end in [start, end); the one-row
+    derived table it reads (to join); and their parameters: each scheduled inbox's opening
+    windows as three arrays (starts, ends, and the open seconds of the windows before each
+    one). The open seconds up to a moment are one binary search (`width_bucket`) in the
+    inbox's starts plus the part of its window already open, and a duration's business seconds
+    the difference at its two ends: no lookup per duration. An inbox without a schedule is
+    always open: calendar seconds."""
     inboxes = list(Inbox.objects.only("pk", "timezone", "business_hours").order_by("pk"))
     scheduled = [inbox for inbox in inboxes if inbox.business_hours]
     params: dict = {}
@@ -298,8 +291,9 @@ def _opening_hours(cursor, start: datetime, end: datetime) -> tuple[str, str, di
     cursor.execute(
         f"""SELECT MIN(c.created_at) FROM {_C} c WHERE c.id IN (
               SELECT conversation_id FROM {_M} WHERE kind = 'text' AND direction = 'outgoing' AND created_at >= %s AND created_at < %s
-              UNION SELECT conversation_id FROM {_E} WHERE action = 'status_changed' AND created_at >= %s AND created_at < %s)""",
-        [start, end, start, end],
+              UNION SELECT conversation_id FROM {_E} WHERE action = 'status_changed' AND created_at >= %s AND created_at < %s
+              UNION SELECT id FROM {_C} WHERE first_response_at >= %s AND first_response_at < %s)""",
+        [start, end, start, end, start, end],
     )
     earliest = cursor.fetchone()[0] or start
     branches, arrays = [], []
@@ -362,10 +356,7 @@ def _duration_columns(name: str) -> dict[str, str]:
 
 
 # The rollup's figures, each written by exactly one kind of fact.
-_FIGURES = list(dict.fromkeys(
-    [name for facts in _FACTS for name in facts.figures]
-    + [name for facts in _FACTS if facts.duration for name in _duration_columns(facts.duration)]
-))
+_FIGURES = [name for facts in _FACTS for name in [*facts.figures, *(_duration_columns(facts.duration) if facts.duration else ())]]
 _ARRAYS = {name for name in _FIGURES if name.endswith("_seconds")}
 _HISTOGRAMS = {name for name in _FIGURES if name.endswith("_histogram")}
 _USAGE_COLUMNS = ["day", "provider", "model", "operation", "calls", "errors", "cache_hits", "input_tokens", "output_tokens",
@@ -377,7 +368,7 @@ WORK_MEM = "64MB"
 
 
 def _facts_sql(facts: Facts, business: str, hours: str) -> tuple[list[str], str]:
-    """The parts columns and the SELECT of one kind of fact's figures per (day, dimension, key).
+    """The figures' names and the SELECT of one kind of fact's figures per (day, dimension, key).
     A duration's values are sorted once per group, into the stored array; its median, p90 and
     histogram are read from that array."""
     dimension, key = _dimension_sql()

@@ -15,7 +15,9 @@ Then prints, in one run:
     team, agent, category, priority), the same twelve figures per day straight from the raw
     tables (volume, messages, first response, reply and resolution median/p90, CSAT), the ratio
     of their times, and a check that both give the same numbers on every (day, group) row (the
-    rollup also computes business hours, SLA and AI figures, which the query does not);
+    rollup also computes business hours, SLA and AI figures, which the query does not). The
+    query runs twice: with the server's settings, and with the work_mem the rollup's
+    transaction sets itself (like for like);
 (b) p50/p95 of each analytics page and of the summary API over 90 days, in-process through
     Django's test Client with DEBUG off.
 """
