@@ -15,6 +15,6 @@ class Migration(migrations.Migration):
     180-day rollup spent about a tenth of its time compressing them). Rows written before keep
     their compressed values until rewritten; both read the same."""
 
-    dependencies = [("analytics", "0004_analyticsperf_histograms")]
+    dependencies = [("analytics", "0005_anpages_presence")]
 
     operations = [migrations.RunSQL(_storage("EXTERNAL"), _storage("EXTENDED"))]
