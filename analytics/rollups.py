@@ -1,13 +1,15 @@
 """The daily rollups: one day of one tenant computed from the raw tables in SQL, and replaced
 whole in one transaction.
 
-How a day is computed: each kind of fact (conversations opened, status events, messages,
-first responses, replies, ratings, AI rows) is one SELECT of that day's facts with the
+How days are computed: each kind of fact (conversations opened, status events, messages,
+first responses, replies, ratings, AI rows) is one SELECT of the days' facts with the
 conversation's groups beside them; PostgreSQL aggregates each over GROUPING SETS (the whole
-desk, per inbox, team, agent, category, priority) with `percentile_cont` for the durations;
-the groups' figures are merged into one DailyRollup row per group. Durations in business hours
-are measured in SQL against the inboxes' opening windows (from conversations/business_hours.py),
-put in a temporary table for the transaction.
+desk, per inbox, team, agent, category, priority); the kinds are the branches of one
+statement that merges them into one DailyRollup row per group and inserts it, so nothing is
+written in between. A duration's values are sorted once per group into the stored array, and
+its median and p90 (`percentile_cont`'s arithmetic) and histogram are read from that array.
+Durations in business hours are measured against the inboxes' opening windows (from
+conversations/business_hours.py), passed as arrays: a binary search per end of a duration.
 
 What counts as what (one place for it):
 - first response: first customer message (the conversation's opening) to the first reply of
@@ -28,7 +30,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.histograms import histogram_sql
+from analytics.histograms import bucket_sql
 from analytics.models import NO_KEY, AIUsageDaily, DailyRollup, Dimension, ReportingDirtyDay
 from analytics.presence import presence_days_replace
 from conversations.business_hours import BusinessHours
@@ -60,34 +62,37 @@ def _groups(agent: str, moment: str) -> str:
     )
 
 
-# A fact with a duration (columns `starts`, `ends`, `inbox_id`) gets its calendar and
-# business-hours seconds computed once, as columns, before the aggregates read them.
-_WITH_SECONDS = (
-    "SELECT d.*, EXTRACT(EPOCH FROM d.ends - d.starts)::float8 AS calendar_seconds, "
-    "(CASE WHEN d.inbox_id = ANY(%(always_open)s) THEN EXTRACT(EPOCH FROM d.ends - d.starts) ELSE COALESCE(("
-    "SELECT SUM(EXTRACT(EPOCH FROM LEAST(w.ends, d.ends) - GREATEST(w.starts, d.starts))) FROM pg_temp.analytics_windows w "
-    "WHERE w.inbox_id = d.inbox_id AND w.starts < d.ends AND w.ends > d.starts), 0) END)::float8 AS business_seconds "
-    "FROM ({rows}) d"
-)
+# A fact with a duration (columns `starts`, `ends`, `inbox_id`) gets its calendar seconds, then
+# its business-hours seconds (`_opening_hours`), as columns before the aggregates read them. The
+# facts are materialized first: their own columns can be subqueries (a resolution's start),
+# which PostgreSQL would otherwise repeat in every expression reading them.
+_WITH_SECONDS = """facts AS MATERIALIZED ({rows}),
+  durations AS (
+    SELECT f.*, {business} AS business_seconds
+    FROM (SELECT facts.*, EXTRACT(EPOCH FROM facts.ends - facts.starts)::float8 AS calendar_seconds FROM facts) f {hours})"""
 
 
-def _durations(name: str) -> dict[str, str]:
-    """Median, p90 and the values themselves of a duration, in calendar time and business hours."""
-    figures = {}
-    for suffix, value in (("", "calendar_seconds"), ("_business", "business_seconds")):
-        figures[f"{name}{suffix}_seconds"] = f"COALESCE(array_agg({value} ORDER BY {value}), '{{}}')"
-        figures[f"{name}{suffix}_median"] = f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {value})"
-        figures[f"{name}{suffix}_p90"] = f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {value})"
-    return figures
+def _percentile_sql(values: str, fraction: float) -> str:
+    """`percentile_cont(fraction)` of a SORTED float8[] (the same arithmetic as PostgreSQL's),
+    read from the array the rollup keeps anyway instead of sorting the values a second time."""
+    n = f"cardinality({values})"
+    position = f"({fraction}::float8 * ({n} - 1))"
+    low, high = f"{values}[floor({position})::int + 1]", f"{values}[ceil({position})::int + 1]"
+    return f"(CASE WHEN {n} > 0 THEN {low} + (({position} - floor({position})) * ({high} - {low})) END)"
 
 
 @dataclass(frozen=True)
 class Facts:
     """One kind of fact of the day: `rows` selects them (with GROUP_COLUMNS), `figures` are
-    the aggregates (DailyRollup field -> SQL) over a group of them."""
+    the aggregates (DailyRollup field -> SQL) over a group of them. With `duration`, each row
+    also has `starts` and `ends`, and the group's durations are kept (sorted), with their
+    median, p90 and histogram, in calendar time and business hours. `having` keeps some of
+    the groups only."""
 
     rows: str
     figures: dict[str, str]
+    duration: str | None = None
+    having: str = ""
 
 
 _FACTS = [
@@ -117,30 +122,45 @@ _FACTS = [
                      COALESCE((SELECT MAX(r.created_at) FROM {_E} r WHERE r.conversation_id = e.conversation_id
                                AND r.action = 'status_changed' AND r.old_value = 'resolved' AND r.new_value <> 'resolved'
                                AND r.created_at <= e.created_at AND r.id < e.id), c.created_at) AS starts,
-                     EXISTS (SELECT 1 FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text'
-                             AND m.sender_type = 'ai' AND m.created_at <= e.created_at) AS ai_replied,
-                     EXISTS (SELECT 1 FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text'
-                             AND m.sender_type = 'agent' AND m.direction = 'outgoing' AND m.created_at <= e.created_at) AS agent_replied
+                     COALESCE(replies.ai, false) AS ai_replied, COALESCE(replies.agent, false) AS agent_replied
                    FROM {_E} e JOIN {_C} c ON c.id = e.conversation_id
+                   LEFT JOIN LATERAL (  -- the conversation's replies until then, read once
+                     SELECT bool_or(m.sender_type = 'ai') AS ai, bool_or(m.sender_type = 'agent' AND m.direction = 'outgoing') AS agent
+                     FROM {_M} m WHERE m.conversation_id = e.conversation_id AND m.kind = 'text' AND m.created_at <= e.created_at) replies ON TRUE
                    WHERE e.action = 'status_changed' AND e.new_value = 'resolved'
                      AND e.created_at >= %(start)s AND e.created_at < %(end)s) f""",
         figures={
             "conversations_resolved": "COUNT(DISTINCT conversation_id)",
             "ai_deflected": "COUNT(DISTINCT conversation_id) FILTER (WHERE deflected)",
-            **_durations("resolution"),
         },
+        duration="resolution",
     ),
-    Facts(  # messages the customer and the desk exchanged (no notes, no activity lines)
-        rows=f"""SELECT {_groups("CASE WHEN m.direction = 'incoming' THEN c.assignee_id WHEN m.sender_type = 'agent' THEN m.sender_id END", "m.created_at")},
-                        m.direction, m.sender_type, m.conversation_id
-                 FROM {_M} m JOIN {_C} c ON c.id = m.conversation_id
-                 WHERE m.kind = 'text' AND m.created_at >= %(start)s AND m.created_at < %(end)s""",
+    Facts(  # messages the customer and the desk exchanged (no notes, no activity lines), first
+            # counted per (day, conversation, incoming or the replying agent) and per (day,
+            # conversation): few rows, summed by hashing, no sort of every message per dimension.
+            # A conversation was handled that day by an agent if it has a row of the agent's
+            # replies (one per conversation and agent), and, for the other dimensions, if its
+            # (day, conversation) row has a reply. The (day, conversation) rows are not any
+            # agent's: they count nowhere else, and make no agent's group of their own.
+        rows=f"""SELECT m.day, c.inbox_id, c.team_id,
+                        CASE WHEN m.detail THEN (CASE WHEN m.incoming THEN c.assignee_id ELSE m.replier_id END) END AS agent_id,
+                        NULLIF(c.ai_category, '') AS category, c.priority, m.detail, m.incoming, m.messages, m.ai_messages, m.replied
+                 FROM (SELECT day, conversation_id, incoming, replier_id, GROUPING(incoming, replier_id) = 0 AS detail,
+                              COUNT(*) AS messages, COUNT(*) FILTER (WHERE ai) AS ai_messages, bool_or(NOT incoming) AS replied
+                       FROM (SELECT (created_at AT TIME ZONE %(tz)s)::date AS day, conversation_id, direction = 'incoming' AS incoming,
+                                    CASE WHEN direction = 'outgoing' AND sender_type = 'agent' THEN sender_id END AS replier_id,
+                                    direction = 'outgoing' AND sender_type = 'ai' AS ai
+                             FROM {_M} WHERE kind = 'text' AND created_at >= %(start)s AND created_at < %(end)s) m
+                       GROUP BY GROUPING SETS ((day, conversation_id, incoming, replier_id), (day, conversation_id))) m
+                 JOIN {_C} c ON c.id = m.conversation_id""",
         figures={
-            "messages_in": "COUNT(*) FILTER (WHERE direction = 'incoming')",
-            "messages_out": "COUNT(*) FILTER (WHERE direction = 'outgoing')",
-            "conversations_handled": "COUNT(DISTINCT conversation_id) FILTER (WHERE direction = 'outgoing')",
-            "ai_auto_replies": "COUNT(*) FILTER (WHERE direction = 'outgoing' AND sender_type = 'ai')",
+            "messages_in": "SUM(messages) FILTER (WHERE detail AND incoming)",
+            "messages_out": "SUM(messages) FILTER (WHERE detail AND NOT incoming)",
+            "conversations_handled": "CASE WHEN GROUPING(agent_id) = 0 THEN COUNT(*) FILTER (WHERE detail AND NOT incoming) "
+                                     "ELSE COUNT(*) FILTER (WHERE NOT detail AND replied) END",
+            "ai_auto_replies": "SUM(ai_messages) FILTER (WHERE detail)",
         },
+        having="GROUPING(agent_id) = 1 OR bool_or(detail)",
     ),
     Facts(  # first responses, by the day of the response; the agent is who gave it
         rows=f"""SELECT {_groups("first_reply.sender_id", "c.first_response_at")}, c.created_at AS starts, c.first_response_at AS ends
@@ -148,29 +168,34 @@ _FACTS = [
                      SELECT m.sender_id FROM {_M} m WHERE m.conversation_id = c.id AND m.direction = 'outgoing'
                        AND m.kind = 'text' ORDER BY m.created_at, m.id LIMIT 1) first_reply ON TRUE
                    WHERE c.first_response_at >= %(start)s AND c.first_response_at < %(end)s""",
-        figures=_durations("first_response"),
+        figures={},
+        duration="first_response",
     ),
-    Facts(  # every later wait, answered that day: a reply time of its own. A customer message
-            # belongs to the wait after the replies before it; the reply that ends the wait is the
-            # next one (replies_before equal), the first reply (replies_before 0) excluded.
-        rows=f"""WITH thread AS (
-                   SELECT m.id, m.conversation_id, m.direction, m.sender_type, m.sender_id, m.created_at,
-                          COALESCE(SUM(CASE WHEN m.direction = 'outgoing' THEN 1 ELSE 0 END) OVER (
-                            PARTITION BY m.conversation_id ORDER BY m.created_at, m.id
-                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS replies_before
-                   FROM {_M} m WHERE m.kind = 'text' AND m.conversation_id IN (
-                     SELECT conversation_id FROM {_M} WHERE kind = 'text' AND direction = 'outgoing'
-                       AND created_at >= %(start)s AND created_at < %(end)s)
-                 ), waits AS (
-                   SELECT conversation_id, replies_before, MIN(created_at) AS starts FROM thread
-                   WHERE direction = 'incoming' GROUP BY conversation_id, replies_before
-                 )
-                 SELECT {_groups("CASE WHEN t.sender_type = 'agent' THEN t.sender_id END", "t.created_at")}, w.starts, t.created_at AS ends
-                 FROM thread t JOIN waits w ON w.conversation_id = t.conversation_id AND w.replies_before = t.replies_before
-                 JOIN {_C} c ON c.id = t.conversation_id
-                 WHERE t.direction = 'outgoing' AND t.replies_before >= 1
+    Facts(  # every later wait, answered that day: a reply time of its own. A wait starts at the
+            # first customer message after a reply (or the opening) and ends at the next reply;
+            # the first reply's wait is the first response, not counted here. One pass over each
+            # conversation's messages in order (the message_thread index), no self-join.
+        rows=f"""SELECT {_groups("CASE WHEN t.sender_type = 'agent' THEN t.sender_id END", "t.created_at")},
+                        t.wait_started AS starts, t.created_at AS ends
+                 FROM (
+                   SELECT t.*,
+                          MAX(CASE WHEN t.direction = 'incoming' AND t.previous_direction IS DISTINCT FROM 'incoming' THEN t.created_at END)
+                            OVER earlier AS wait_started,
+                          bool_or(t.direction = 'outgoing') OVER earlier AS replied_before
+                   FROM (
+                     SELECT m.id, m.conversation_id, m.direction, m.sender_type, m.sender_id, m.created_at,
+                            LAG(m.direction) OVER (PARTITION BY m.conversation_id ORDER BY m.created_at, m.id) AS previous_direction
+                     FROM {_M} m WHERE m.kind = 'text' AND m.conversation_id IN (
+                       SELECT conversation_id FROM {_M} WHERE kind = 'text' AND direction = 'outgoing'
+                         AND created_at >= %(start)s AND created_at < %(end)s)
+                   ) t
+                   WINDOW earlier AS (PARTITION BY t.conversation_id ORDER BY t.created_at, t.id
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                 ) t JOIN {_C} c ON c.id = t.conversation_id
+                 WHERE t.direction = 'outgoing' AND t.previous_direction = 'incoming' AND t.replied_before
                    AND t.created_at >= %(start)s AND t.created_at < %(end)s""",
-        figures=_durations("reply"),
+        figures={},
+        duration="reply",
     ),
     Facts(  # ratings, by the day they were given (a late rating counts on its own day)
         rows=f"""SELECT {_groups('c.assignee_id', "r.created_at")}, r.rating
@@ -248,34 +273,52 @@ def account_today() -> date:
     return timezone.localtime(timezone.now(), account_zone()).date()
 
 
-def _windows_load(cursor, start: datetime, end: datetime) -> list[int]:
-    """Fill the transaction's table of opening windows for the durations that end in
-    [start, end); returns the ids of the inboxes that are always open."""
-    cursor.execute("DROP TABLE IF EXISTS pg_temp.analytics_windows")
-    cursor.execute("CREATE TEMP TABLE analytics_windows (inbox_id bigint, starts timestamptz, ends timestamptz) ON COMMIT DROP")
-    always_open, rows = [], []
-    inboxes = list(Inbox.objects.only("pk", "timezone", "business_hours"))
+def _opening_hours(cursor, start: datetime, end: datetime) -> tuple[str, str, dict]:
+    """The SQL of a duration's seconds in its inbox's business hours (columns `starts`, `ends`,
+    `inbox_id`, `calendar_seconds`), for the durations that end in [start, end); the one-row
+    derived table it reads (to join); and their parameters: each scheduled inbox's opening
+    windows as three arrays (starts, ends, and the open seconds of the windows before each
+    one). The open seconds up to a moment are one binary search (`width_bucket`) in the
+    inbox's starts plus the part of its window already open, and a duration's business seconds
+    the difference at its two ends: no lookup per duration. An inbox without a schedule is
+    always open: calendar seconds."""
+    inboxes = list(Inbox.objects.only("pk", "timezone", "business_hours").order_by("pk"))
     scheduled = [inbox for inbox in inboxes if inbox.business_hours]
-    always_open = [inbox.pk for inbox in inboxes if not inbox.business_hours]
-    if scheduled:
-        # The earliest start of any duration ending today is its conversation's opening.
-        cursor.execute(
-            f"""SELECT MIN(c.created_at) FROM {_C} c WHERE c.id IN (
-                  SELECT conversation_id FROM {_M} WHERE kind = 'text' AND direction = 'outgoing' AND created_at >= %s AND created_at < %s
-                  UNION SELECT conversation_id FROM {_E} WHERE action = 'status_changed' AND created_at >= %s AND created_at < %s)""",
-            [start, end, start, end],
-        )
-        earliest = cursor.fetchone()[0]
-        if earliest is not None:
-            for inbox in scheduled:
-                hours = BusinessHours.of_inbox(inbox)
-                first = timezone.localtime(earliest, hours.tz).date() - timedelta(days=1)
-                last = timezone.localtime(end, hours.tz).date() + timedelta(days=1)
-                rows.extend((inbox.pk, s, e) for s, e in hours.windows_between(first, last))
-    if rows:
-        cursor.executemany("INSERT INTO pg_temp.analytics_windows VALUES (%s, %s, %s)", rows)
-        cursor.execute("CREATE INDEX ON pg_temp.analytics_windows (inbox_id, starts)")
-    return always_open
+    params: dict = {}
+    if not scheduled:
+        return "calendar_seconds", "", params
+    # The earliest start of any duration ending in the range is its conversation's opening.
+    cursor.execute(
+        f"""SELECT MIN(c.created_at) FROM {_C} c WHERE c.id IN (
+              SELECT conversation_id FROM {_M} WHERE kind = 'text' AND direction = 'outgoing' AND created_at >= %s AND created_at < %s
+              UNION SELECT conversation_id FROM {_E} WHERE action = 'status_changed' AND created_at >= %s AND created_at < %s
+              UNION SELECT id FROM {_C} WHERE first_response_at >= %s AND first_response_at < %s)""",
+        [start, end, start, end, start, end],
+    )
+    earliest = cursor.fetchone()[0] or start
+    branches, arrays = [], []
+    for inbox in scheduled:
+        hours = BusinessHours.of_inbox(inbox)
+        first = timezone.localtime(earliest, hours.tz).date() - timedelta(days=1)
+        last = timezone.localtime(end, hours.tz).date() + timedelta(days=1)
+        windows = hours.windows_between(first, last)
+        open_before, total = [], 0.0
+        for window_start, window_end in windows:
+            open_before.append(total)
+            total += (window_end - window_start).total_seconds()
+        name = f"hours_{inbox.pk}"
+        params.update({f"{name}_starts": [s for s, _ in windows], f"{name}_ends": [e for _, e in windows],
+                       f"{name}_open_before": open_before})
+        arrays.extend(f"%({name}_{part})s::{kind}[] AS {name}_{part}" for part, kind in
+                      (("starts", "timestamptz"), ("ends", "timestamptz"), ("open_before", "float8")))
+        starts, ends, before = f"hours.{name}_starts", f"hours.{name}_ends", f"hours.{name}_open_before"
+
+        def open_until(moment: str) -> str:  # the inbox's open seconds from its first window to `moment`
+            k = f"width_bucket({moment}, {starts})"
+            return f"COALESCE(({before})[{k}] + date_part('epoch', LEAST({moment}, ({ends})[{k}]) - ({starts})[{k}]), 0)"
+
+        branches.append(f"WHEN {inbox.pk} THEN GREATEST(0, {open_until('ends')} - {open_until('starts')})")
+    return f"(CASE inbox_id {' '.join(branches)} ELSE calendar_seconds END)", f"CROSS JOIN (SELECT {', '.join(arrays)}) hours", params
 
 
 def _dimension_sql() -> tuple[str, str]:
@@ -290,61 +333,99 @@ def _dimension_sql() -> tuple[str, str]:
     return f"CASE {grouping} {dimension} END", f"CASE {grouping} {key} END"
 
 
+def _histogram_sql(values: str) -> str:
+    """A SORTED float8[] of durations as a jsonb histogram {"bucket": count} (analytics.histograms'
+    buckets): the buckets come in order, so they are counted by a group per bucket over the
+    unnested values (no hash table per array)."""
+    return (
+        f"(SELECT jsonb_object_agg(b, n) FROM (SELECT b, count(*) AS n FROM (SELECT {bucket_sql('v')} AS b "
+        f"FROM (SELECT unnest({values}) AS v) v) b GROUP BY b ORDER BY b) buckets)"
+    )
+
+
+def _duration_columns(name: str) -> dict[str, str]:
+    """A duration's DailyRollup columns, each as SQL over the group's sorted calendar and
+    business-hours seconds (`g.cal`, `g.bus`)."""
+    columns = {}
+    for suffix, values in (("", "g.cal"), ("_business", "g.bus")):
+        columns[f"{name}{suffix}_seconds"] = values
+        columns[f"{name}{suffix}_median"] = _percentile_sql(values, 0.5)
+        columns[f"{name}{suffix}_p90"] = _percentile_sql(values, 0.9)
+        columns[f"{name}{suffix}_histogram"] = _histogram_sql(values)
+    return columns
+
+
 # The rollup's figures, each written by exactly one kind of fact.
-_FIGURES = [name for facts in _FACTS for name in facts.figures]
+_FIGURES = [name for facts in _FACTS for name in [*facts.figures, *(_duration_columns(facts.duration) if facts.duration else ())]]
 _ARRAYS = {name for name in _FIGURES if name.endswith("_seconds")}
+_HISTOGRAMS = {name for name in _FIGURES if name.endswith("_histogram")}
 _USAGE_COLUMNS = ["day", "provider", "model", "operation", "calls", "errors", "cache_hits", "input_tokens", "output_tokens",
                   "cost", "latency_ms", "latency_p95_ms"]
 
+# Memory for each sort and hash table of the rollup's statements (SET LOCAL: this transaction
+# only). PostgreSQL's default (4MB) spills a 180-day pass's grouping sets to disk.
+WORK_MEM = "64MB"
 
-def _parts_load(cursor, since: date, until: date) -> dict:
-    """Each kind of fact's figures per (day, dimension, key), into a temporary table of the
-    transaction; returns the query parameters. Everything stays in PostgreSQL."""
+
+def _facts_sql(facts: Facts, business: str, hours: str) -> tuple[list[str], str]:
+    """The figures' names and the SELECT of one kind of fact's figures per (day, dimension, key).
+    A duration's values are sorted once per group, into the stored array; its median, p90 and
+    histogram are read from that array."""
+    dimension, key = _dimension_sql()
+    names, values = list(facts.figures), list(facts.figures.values())
+    having = f"HAVING {facts.having}" if facts.having else ""
+    if not facts.duration:
+        return names, f"SELECT day, {dimension}, {key}, {', '.join(values)} FROM ({facts.rows}) f GROUP BY {_GROUPING_SETS} {having}"
+    durations = _duration_columns(facts.duration)
+    counts = "".join(f"{value} AS {name}, " for name, value in facts.figures.items())
+    select = ", ".join(["g.day", "g.dimension", "g.key", *(f"g.{name}" for name in names), *durations.values()])
+    return [*names, *durations], f"""WITH {_WITH_SECONDS.format(rows=facts.rows, business=business, hours=hours)}
+      SELECT {select} FROM (
+        SELECT day, {dimension} AS dimension, {key} AS key, {counts}
+               array_agg(calendar_seconds ORDER BY calendar_seconds) AS cal, array_agg(business_seconds ORDER BY business_seconds) AS bus
+        FROM durations GROUP BY {_GROUPING_SETS} {having}) g"""
+
+
+def _rollup_sql(cursor, since: date, until: date) -> tuple[list[str], str, dict]:
+    """The DailyRollup columns, the one SELECT computing the rows of the days from `since` to
+    `until` straight from the raw tables, and its parameters. Each kind of fact's figures per
+    (day, dimension, key) are one branch of a UNION ALL, with NULL for the figures of the
+    other kinds; one row per group merges them (each figure comes from one kind of fact, so
+    MAX() picks it; a missing count is 0). One statement: the groups' values, arrays included,
+    are never written to a table in between."""
     tz = account_zone()
     start, end = day_bounds(since, tz)[0], day_bounds(until, tz)[1]
-    params = {"start": start, "end": end, "tz": tz.key, "since": since, "until": until,
-              "always_open": _windows_load(cursor, start, end)}
-    cursor.execute("DROP TABLE IF EXISTS pg_temp.analytics_parts")
-    columns = ", ".join(f"{name} {'float8[]' if name in _ARRAYS else 'float8'}" for name in _FIGURES)
-    cursor.execute(f"CREATE TEMP TABLE analytics_parts (day date, dimension text, key text, {columns}) ON COMMIT DROP")
+    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    business, hours, hours_params = _opening_hours(cursor, start, end)
+    params = {"start": start, "end": end, "tz": tz.key, "since": since, "until": until, **hours_params}
+    kinds = {name: "float8[]" if name in _ARRAYS else "jsonb" if name in _HISTOGRAMS else "float8" for name in _FIGURES}
     # Every day has its whole-desk row, zeros included: a day without a row is not rolled up.
-    cursor.execute(
-        "INSERT INTO pg_temp.analytics_parts (day, dimension, key) "
-        f"SELECT generate_series(%(since)s::date, %(until)s::date, '1 day')::date, '{Dimension.ALL.value}', ''",
-        params,
-    )
-    dimension, key = _dimension_sql()
+    branches = [
+        f"SELECT generate_series(%(since)s::date, %(until)s::date, '1 day')::date, '{Dimension.ALL.value}'::text, ''::text, "
+        + ", ".join(f"NULL::{kind}" for kind in kinds.values())
+    ]
     for facts in _FACTS:
-        names = list(facts.figures)
-        cursor.execute(
-            f"INSERT INTO pg_temp.analytics_parts (day, dimension, key, {', '.join(names)}) "
-            f"SELECT day, {dimension}, {key}, {', '.join(facts.figures.values())} "
-            f"FROM ({_WITH_SECONDS.format(rows=facts.rows) if 'calendar_seconds' in str(facts.figures) else facts.rows}) f "
-            f"GROUP BY {_GROUPING_SETS}",
-            params,
-        )
-    return params
-
-
-def _merged_sql() -> tuple[list[str], str]:
-    """The DailyRollup columns and the SELECT merging the parts into one row per group (each
-    figure comes from one kind of fact, so MAX() picks it; a missing count is 0)."""
+        names, select = _facts_sql(facts, business, hours)
+        figures = ", ".join(f"k.{name}::{kind}" if name in names else f"NULL::{kind}" for name, kind in kinds.items())
+        branches.append(f"SELECT k.day, k.dimension, k.key, {figures} FROM ({select}) AS k(day, dimension, key, {', '.join(names)})")
     columns, values = ["day", "dimension", "key"], ["day", "dimension", "key"]
     for name in _FIGURES:
         field = DailyRollup._meta.get_field(name)
         columns.append(field.column)
         if name in _ARRAYS:
             values.append(f"COALESCE(MAX({name}), '{{}}')")
+        elif name in _HISTOGRAMS:  # jsonb has no MAX()
+            values.append(f"COALESCE((array_agg({name}) FILTER (WHERE {name} IS NOT NULL))[1], '{{}}')")
         elif field.get_internal_type() == "FloatField":
             values.append(f"MAX({name})")
         else:
             values.append(f"COALESCE(MAX({name}), 0)::bigint")
     columns.append("computed_at")
     values.append("%(computed_at)s")
-    merged = f"SELECT {', '.join(f'{value} AS {column}' for value, column in zip(values, columns))} FROM pg_temp.analytics_parts GROUP BY day, dimension, key"
-    histograms = {name.replace("_seconds", "_histogram"): histogram_sql(f"m.{name}") for name in _FIGURES if name in _ARRAYS}
-    columns.extend(histograms)
-    return columns, f"SELECT m.*, {', '.join(histograms.values())} FROM ({merged}) m"
+    parts = "\nUNION ALL ".join(branches)
+    select = (f"SELECT {', '.join(f'{value} AS {column}' for value, column in zip(values, columns))} "
+              f"FROM ({parts}) AS parts(day, dimension, key, {', '.join(kinds)}) GROUP BY day, dimension, key")
+    return columns, select, params
 
 
 def days_compute(*, since: date, until: date) -> tuple[list[DailyRollup], list[AIUsageDaily]]:
@@ -352,8 +433,8 @@ def days_compute(*, since: date, until: date) -> tuple[list[DailyRollup], list[A
     and not stored (today's live figures). Call it inside a transaction."""
     moment = timezone.now()
     with connection.cursor() as cursor:
-        params = {**_parts_load(cursor, since, until), "computed_at": moment}
-        columns, select = _merged_sql()
+        columns, select, params = _rollup_sql(cursor, since, until)
+        params["computed_at"] = moment
         cursor.execute(select, params)
         rollups = [DailyRollup(**dict(zip(columns, row))) for row in cursor.fetchall()]
         cursor.execute(_AI_USAGE, params)
@@ -372,10 +453,10 @@ def days_rollup(*, since: date, until: date) -> int:
             day = since + timedelta(days=n)
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"analytics:{connection.schema_name}:{day.isoformat()}"])
         started = timezone.now()
-        params = {**_parts_load(cursor, since, until), "computed_at": started}
+        columns, select, params = _rollup_sql(cursor, since, until)
+        params["computed_at"] = started
         for table in (DailyRollup._meta.db_table, AIUsageDaily._meta.db_table):
             cursor.execute(f"DELETE FROM {table} WHERE day BETWEEN %(since)s AND %(until)s", params)
-        columns, select = _merged_sql()
         cursor.execute(f"INSERT INTO {DailyRollup._meta.db_table} ({', '.join(columns)}) {select}", params)
         written = cursor.rowcount
         cursor.execute(

@@ -15,7 +15,9 @@ Then prints, in one run:
     team, agent, category, priority), the same twelve figures per day straight from the raw
     tables (volume, messages, first response, reply and resolution median/p90, CSAT), the ratio
     of their times, and a check that both give the same numbers on every (day, group) row (the
-    rollup also computes business hours, SLA and AI figures, which the query does not);
+    rollup also computes business hours, SLA and AI figures, which the query does not). The
+    query runs twice: with the server's settings, and with the work_mem the rollup's
+    transaction sets itself (like for like);
 (b) p50/p95 of each analytics page and of the summary API over 90 days, in-process through
     Django's test Client with DEBUG off.
 """
@@ -276,12 +278,12 @@ FIELDS = ["conversations_opened", "conversations_resolved", "messages_in", "mess
 
 
 def rollup_against_sql() -> None:
-    from django.db import connection
+    from django.db import connection, transaction
     from django_tenants.utils import tenant_context
 
     from accounts.models import Account
     from analytics.models import DailyRollup
-    from analytics.rollups import account_today, day_bounds, day_runs, days_rollup
+    from analytics.rollups import WORK_MEM, account_today, day_bounds, day_runs, days_rollup
 
     with tenant_context(Account.objects.get(schema_name=SLUG)):
         today = account_today()
@@ -294,11 +296,20 @@ def rollup_against_sql() -> None:
         started = time.perf_counter()
         days_rollup(since=first, until=last)  # all 180 days in one pass
         rollup_seconds = time.perf_counter() - started
+        hand_params = {"tz": TZ.key, "start": day_bounds(first)[0], "end": day_bounds(last)[1], "first": first, "last": last}
         started = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute(HAND_WRITTEN, {"tz": TZ.key, "start": day_bounds(first)[0], "end": day_bounds(last)[1], "first": first, "last": last})
+        with connection.cursor() as cursor:  # the server's settings, as any query gets them
+            cursor.execute(HAND_WRITTEN, hand_params)
             hand = {row[:3]: row[3:] for row in cursor.fetchall()}
         sql_seconds = time.perf_counter() - started
+        # The same query with the memory the rollup's transaction gives itself (SET LOCAL
+        # work_mem): the like-for-like comparison.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            started = time.perf_counter()
+            cursor.execute(HAND_WRITTEN, hand_params)
+            same_memory = {row[:3]: row[3:] for row in cursor.fetchall()}
+            sql_same_memory_seconds = time.perf_counter() - started
         stored = {(row["day"], row["dimension"], row["key"]): tuple(row[f] for f in FIELDS)
                   for row in DailyRollup.objects.filter(day__gte=first, day__lte=last).values("day", "dimension", "key", *FIELDS)}
         rows = len(stored)
@@ -306,10 +317,14 @@ def rollup_against_sql() -> None:
     # has, from a fact kind outside these twelve figures, must be all zeros here).
     zeros = (0, 0, 0, 0, None, None, None, None, None, None, 0, 0)
     mismatches = [group for group in sorted(set(hand) | set(stored), key=str) if not _same(hand.get(group, zeros), stored.get(group, zeros))]
+    if same_memory != hand:
+        mismatches.insert(0, "the hand-written query with more memory")
     print(f"(a) rollup of {DAYS} days, every dimension ({rows:,} rows), in one pass: {rollup_seconds:.1f} s "
           f"(in 31-day passes, as the backfill: {monthly_seconds:.1f} s);\n"
           f"    one hand-written query, the same twelve figures for every dimension: {sql_seconds:.1f} s; ratio {rollup_seconds / sql_seconds:.2f}x "
-          f"({monthly_seconds / sql_seconds:.2f}x in 31-day passes)")
+          f"({monthly_seconds / sql_seconds:.2f}x in 31-day passes);\n"
+          f"    the same query with the rollup's work_mem ({WORK_MEM}): {sql_same_memory_seconds:.1f} s; ratio {rollup_seconds / sql_same_memory_seconds:.2f}x "
+          f"({monthly_seconds / sql_same_memory_seconds:.2f}x in 31-day passes); load {os.getloadavg()[0]:.1f}")
     groups = len(set(hand) | set(stored))
     print(f"    same numbers on {groups - len(mismatches)} of {groups} (day, group) rows" + (f"; first mismatch {mismatches[0]}: {hand.get(mismatches[0])} vs {stored.get(mismatches[0])}" if mismatches else ""))
 
