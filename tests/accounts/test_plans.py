@@ -384,10 +384,20 @@ def test_owners_see_usage_against_the_plan_and_everyone_sees_when_the_ai_is_paus
     assert any(m.startswith("AI paused for this month: The Trial plan allows 1,000 AI calls a month") for m in _messages(response))
 
 
-def test_the_demo_plan_fits_what_seed_demo_makes():
+@pytest.mark.django_db
+def test_the_demo_desk_seeds_through_the_same_services_within_seed_demo_s_plan(alpha):
     from accounts.management.commands.seed_demo import DEMO_MEMBERS
-    from conversations.demo_data import DEMO_EXTRA_AGENTS
+    from conversations.demo_data import demo_agents_ensure, demo_desk_seed
 
-    growth = limits_for(Account(plan=Plan.GROWTH))
-    assert len(DEMO_MEMBERS) + len(DEMO_EXTRA_AGENTS) <= growth.max_agents
-    assert growth.max_inboxes >= 3  # the demo's three inboxes
+    _plan_set(alpha, Plan.GROWTH)  # the plan seed_demo gives the demo tenant
+    for email, full_name, role in DEMO_MEMBERS:
+        membership_add(user=UserFactory(email=email, full_name=full_name), account=alpha, role=role)
+    demo_agents_ensure(account=alpha, password=PASSWORD)
+    with tenant_context(alpha):
+        assert demo_desk_seed(account=alpha, conversations=4) == 4
+        assert Inbox.objects.count() == 3
+    assert Membership.objects.filter(account=alpha).count() == 6
+
+    _plan_set(alpha, Plan.TRIAL)  # on the trial the same seeding would stop at its seats and inboxes
+    with pytest.raises(PlanLimitExceeded):
+        membership_add(user=UserFactory(), account=alpha, role=Role.AGENT)
