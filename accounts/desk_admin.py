@@ -15,7 +15,15 @@ from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from accounts.models import Account, ApiToken, Invitation, Membership
-from accounts.services import api_token_revoke, invitation_create, invitation_resend, invitation_revoke, membership_availability_set
+from accounts.plans import PlanLimitExceeded
+from accounts.services import (
+    api_token_revoke,
+    invitation_create,
+    invitation_resend,
+    invitation_revoke,
+    invitation_seat_check,
+    membership_availability_set,
+)
 from accounts.sites import desk_admin_site
 from config.admin import HearthModelAdmin
 from config.errors import ApplicationError
@@ -156,6 +164,15 @@ class InvitationAdmin(HearthModelAdmin):
                 if Membership.objects.filter(account=account, user__email__iexact=email).exists():
                     raise forms.ValidationError("This address is already a member of this account.")
                 return email
+
+            def clean(self):
+                cleaned = super().clean()
+                if cleaned.get("email"):
+                    try:
+                        invitation_seat_check(account=account, email=cleaned["email"])  # the plan's seats, as a form error
+                    except PlanLimitExceeded as refusal:
+                        raise forms.ValidationError(refusal.message, code=refusal.code) from None
+                return cleaned
 
         return AccountInvitationForm
 

@@ -20,6 +20,7 @@ from django_tenants.utils import get_public_schema_name, schema_exists
 
 from accounts import tenant_template
 from accounts.models import Account, ApiToken, Domain, Invitation, Membership, User, validate_timezone
+from accounts.plans import PlanLimitExceeded, account_lock, plan_limit_check
 from accounts.validators import validate_account_slug
 from config.errors import ApplicationError
 
@@ -111,14 +112,32 @@ def account_create(
     )
 
 
+@transaction.atomic
 def membership_add(*, user: User, account: Account, role: str, availability: str = Membership.Availability.OFFLINE) -> Membership:
-    """Give the user a role in the account; an existing membership keeps its role."""
+    """Give the user a role in the account; an existing membership keeps its role. A new
+    member takes a seat of the plan (PlanLimitExceeded when none is free)."""
     if account.schema_name == get_public_schema_name():
         raise ApplicationError("the platform account has no members; use is_superuser", code="public_account")
-    membership, _ = Membership.objects.get_or_create(
-        user=user, account=account, defaults={"role": role, "availability": availability}
-    )
+    account_lock(account=account)
+    membership = Membership.objects.filter(user=user, account=account).first()
+    if membership is None:
+        plan_limit_check(account=account, resource="agents", used=Membership.objects.filter(account=account).count())
+        membership = Membership.objects.create(user=user, account=account, role=role, availability=availability)
     return membership
+
+
+def seats_taken(*, account: Account, except_email: str = "") -> int:
+    """Members, and open invitations (each holds the seat its person will take), of any role."""
+    open_invitations = Invitation.objects.filter(
+        account=account, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now(),
+    ).exclude(email__iexact=except_email)
+    return Membership.objects.filter(account=account).count() + open_invitations.count()
+
+
+def invitation_seat_check(*, account: Account, email: str) -> None:
+    """PlanLimitExceeded when the plan has no seat for one more invitation (an address already
+    invited holds its seat: inviting it again is a resend)."""
+    plan_limit_check(account=account, resource="agents", used=seats_taken(account=account, except_email=email))
 
 
 def public_account_ensure(*, domains: list[str]) -> Account:
@@ -198,6 +217,8 @@ def invitation_create(*, account: Account, email: str, role: str, invited_by: Us
         # Only this account's own members are looked at: the inviter can see them anyway.
         raise ApplicationError(f"{email} is already a member of this account", code="already_member", fields={"email": ["already a member"]})
     with transaction.atomic():
+        account_lock(account=account)
+        invitation_seat_check(account=account, email=email)
         invitation = Invitation.objects.select_for_update().filter(
             account=account, email=email, accepted_at__isnull=True, revoked_at__isnull=True
         ).first()
@@ -274,10 +295,24 @@ def invitation_token_hash(token: str) -> str:
 
 
 def _invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    # The account first (one lock order everywhere): two people accepting at once for the
+    # last seat are counted one after the other, and the second is refused.
+    account = account_lock(account=invitation.account)
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if locked.status != Invitation.Status.PENDING:
         raise ApplicationError("this invitation is no longer open", code="not_open")
-    membership, _ = Membership.objects.get_or_create(user=user, account=locked.account, defaults={"role": locked.role})
+    membership = Membership.objects.filter(user=user, account=account).first()
+    if membership is None:
+        # The seat may have been taken since the invitation was sent (a plan moved down, a
+        # member added another way): refused, the invitation stays open for when one frees.
+        try:
+            plan_limit_check(account=account, resource="agents", used=Membership.objects.filter(account=account).count())
+        except PlanLimitExceeded as refusal:
+            raise PlanLimitExceeded(refusal.resource, refusal.limit, (
+                f"{account.name} has no free seat: its {account.get_plan_display()} plan allows {refusal.limit:,} members. "
+                "Ask the person who invited you to free one, then open this link again"
+            )) from None
+        membership = Membership.objects.create(user=user, account=account, role=locked.role)
     locked.accepted_at = timezone.now()
     locked.save(update_fields=["accepted_at"])
     invitation.accepted_at = locked.accepted_at

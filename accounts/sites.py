@@ -77,9 +77,17 @@ class DeskAdminSite(HearthAdminSite):
         return [path("availability/", self.admin_view(self.availability_view), name="availability"), *Pages(self).urls(), *super().get_urls()]
 
     def index(self, request, extra_context=None):
+        from accounts.access import user_runs_account
+        from accounts.plans import plan_usage
         from ai.budget import budget_warning_show
+        from ai.plan_allowance import ai_allowance_notice_show
 
         budget_warning_show(request)  # the AI budget at 80%/100%, to who runs the account
+        ai_allowance_notice_show(request)  # the plan's AI allowance used up, to everyone
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None and user_runs_account(request.user, account=tenant):
+            # Members, inboxes and AI this month against the plan (templates/admin/index.html).
+            extra_context = {**(extra_context or {}), "plan_usage": plan_usage(account=tenant), "plan_name": tenant.get_plan_display()}
         return super().index(request, extra_context)
 
     def availability_view(self, request):

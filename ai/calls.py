@@ -32,7 +32,7 @@ from typing import Callable
 
 from django.conf import settings
 
-from ai import cache
+from ai import cache, plan_allowance
 from ai.budget import budget_state
 from ai.models import AICall, AISettings, CallStatus, ClassifierVersion, Operation, Provider
 from ai.providers.base import (
@@ -98,7 +98,7 @@ def cost_of(*, ai_settings: AISettings, model: str, usage: Usage) -> Decimal:
 
 def _ledger_write(*, operation, provider, model, usage=None, latency_ms, status=CallStatus.OK, error="", cost=Decimal("0"), cost_saved=Decimal("0"), cache_hit=False, links) -> AICall:
     usage = usage or Usage()
-    return AICall.objects.create(
+    call = AICall.objects.create(
         operation=operation,
         provider=provider,
         model=model,
@@ -113,6 +113,8 @@ def _ledger_write(*, operation, provider, model, usage=None, latency_ms, status=
         error=error[:MAX_ERROR_TEXT],
         **links,
     )
+    plan_allowance.ai_usage_record(call)  # the month's count against the plan's AI allowance
+    return call
 
 
 def _provider_build(ai_settings: AISettings) -> OpenAIProvider:

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from ai import calls
+from accounts.plans import account_current
+from ai import calls, plan_allowance
 from ai.models import Classification, Draft, KnowledgeGap, Provider
 from ai.settings_store import ai_settings_get
 from conversations.models import Message
@@ -105,6 +106,8 @@ def message_draft(message: Message) -> Draft | None:
     existing = Draft.objects.filter(message=message, origin=Draft.Origin.PIPELINE).first()
     if existing is not None:
         return existing
+    if plan_allowance.ai_allowance_used_up(account=account_current()) is not None:
+        return None  # the plan's AI allowance is used up (the classify step said so on the timeline)
     classification = Classification.objects.filter(message=message).first()
     composed = _compose(message, classification=classification, use_cache=True)
     draft = Draft(conversation_id=message.conversation_id, message=message, origin=Draft.Origin.PIPELINE)

@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from accounts.models import Membership
-from ai import calls, routing, suggestions
+from ai import calls, plan_allowance, routing, suggestions
 from ai.models import Category, Classification, Correction
 from ai.providers.base import AgentOption, CategoryOption, ClassifyRequest, TeamOption
 from conversations import services
@@ -108,6 +108,8 @@ def message_classify(message: Message) -> Classification | None:
     # a second row is the unique constraint below, which also settles two deliveries at once.
     classification = Classification.objects.filter(message=message).first()
     if classification is None:
+        if plan_allowance.message_ai_skipped(message=message):
+            return None  # the plan's AI allowance is used up: routed by rules, said on the timeline
         outcome = calls.classify(request=classify_request_build(message=message), conversation=message.conversation, message=message)
         classification = _classification_build(message, outcome)
         rule, _reason = routing.routing_rule_match(classification=classification, inbox_id=message.conversation.inbox_id)

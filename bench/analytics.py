@@ -69,7 +69,7 @@ def make_account() -> dict:
 
     bench_account_drop(SLUG)
     account = account_create(name="Analytics Corp", slug=SLUG, owner_email=f"owner@{SLUG}.example", owner_password=PASSWORD,
-                             timezone=TZ.key).account
+                             timezone=TZ.key, plan="enterprise").account  # a load test: no plan limits
 
     def member(email, role, name):
         user = User.objects.filter(email=email).first() or User.objects.create_user(email, PASSWORD, full_name=name)

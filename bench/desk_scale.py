@@ -103,7 +103,8 @@ def make_account() -> dict:
     from accounts.services import account_create, membership_add
 
     bench_account_drop(SLUG)
-    account = account_create(name="Scale Corp", slug=SLUG, owner_email=f"owner@{SLUG}.example", owner_password=PASSWORD).account
+    account = account_create(name="Scale Corp", slug=SLUG, owner_email=f"owner@{SLUG}.example", owner_password=PASSWORD,
+                             plan="enterprise").account  # a load test: no plan limits
 
     def member(email, role, name):
         user = User.objects.filter(email=email).first() or User.objects.create_user(email, PASSWORD, full_name=name)

@@ -24,6 +24,8 @@ from config.ratelimit import windows_count
 
 # Codes of ApplicationError that mean "conflicts with what is stored", answered 409.
 CONFLICT_CODES = {"already_rated", "already_member", "duplicate_external_id", "slug_taken", "domain_taken", "draft_not_pending"}
+# Codes of ApplicationError that mean "the account's plan does not allow it" (accounts/plans.py), answered 402.
+PAYMENT_REQUIRED_CODES = {"plan_limit_exceeded"}
 
 
 def _flatten(detail) -> dict[str, list[str]]:
@@ -36,7 +38,11 @@ def _flatten(detail) -> dict[str, list[str]]:
 
 def api_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        code = status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES else status.HTTP_400_BAD_REQUEST
+        code = (
+            status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES
+            else status.HTTP_402_PAYMENT_REQUIRED if exc.code in PAYMENT_REQUIRED_CODES
+            else status.HTTP_400_BAD_REQUEST
+        )
         return Response(error_body(exc.code, exc.message, exc.fields), status=code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -189,6 +195,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     descriptions = {
         400: "Invalid input: malformed JSON, wrong types, missing or bad fields",
         401: "Missing, invalid, expired or revoked credentials",
+        402: "Over a limit of the account's plan (code plan_limit_exceeded)",
         403: "Not allowed (origin, role or conversation scope)",
         404: "No such resource for these credentials",
         409: "Conflicts with what is stored",

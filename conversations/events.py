@@ -116,6 +116,12 @@ def contact_erased(conversation, actor, *, at=None):
     return _record(conversation, actor, "contact_erased", field="contact", at=at)
 
 
+def ai_skipped(conversation, *, reason: str, at=None):
+    """The AI did not look at a customer message: the plan's monthly AI allowance is used up
+    (ai/plan_allowance.py). `reason` names the limit and the plan, for the agents."""
+    return _record(conversation, Actor(ActorType.SYSTEM, None, "Hearth", reason), "ai_skipped", field="ai", at=at)
+
+
 # ----------------------------------------------------------------------------- sentences
 
 _STATUS_VERBS = {"resolved": "resolved this", "pending": "marked this as pending", "snoozed": "snoozed this"}
@@ -162,6 +168,7 @@ def describe(event: ConversationEvent) -> str:
         "ai_replied": lambda: f"answered the customer (confidence {event.new_value})",
         "handed_off": lambda: "handed this to the team",
         "contact_erased": lambda: "erased the customer's personal data and this conversation's messages",
+        "ai_skipped": lambda: "left this message to people, without the AI",
         "category_changed": lambda: (
             f"changed the category from {event.old_value} to {event.new_value}" if event.old_value else f"set the category to {event.new_value}"
         ),

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from accounts.access import user_runs_account
+from accounts.plans import PlanLimitExceeded
 from accounts.selectors import account_members
 from accounts.sites import desk_admin_site
 from config.admin import HearthModelAdmin, HearthTabularInline, ReadOnlyModelAdmin
@@ -110,6 +111,15 @@ class InboxForm(forms.ModelForm):
             (name, f"{name} (no longer a category)") for name in kept
         ]
 
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance._state.adding:
+            try:
+                services.inbox_limit_check()  # the plan's inbox limit, as a form error
+            except PlanLimitExceeded as refusal:
+                raise forms.ValidationError(refusal.message, code=refusal.code) from None
+        return cleaned
+
 
 @admin.register(Inbox, site=desk_admin_site)
 class InboxAdmin(HearthModelAdmin):
@@ -152,9 +162,14 @@ class InboxAdmin(HearthModelAdmin):
             )
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change:
-            self._show_secret_once(request, obj)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            services.inbox_create(inbox=obj)
+        except PlanLimitExceeded as refusal:  # the form checked already; a race lands here
+            raise PermissionDenied(refusal.message) from refusal
+        self._show_secret_once(request, obj)
 
     @admin.action(description="Rotate widget token (the old token stops working)", permissions=["change"])
     def rotate_widget_token(self, request, queryset):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
+from django.urls import get_script_prefix
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -12,7 +13,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.models import Membership, User
+from accounts.services import invitation_create
 from ai import services as ai_services
 from config import inputs
 from config.api import error_responses
@@ -232,3 +234,29 @@ class ContactDetailApi(AgentApi):
         contact = services.contact_update(contact=contact, **fields)
         return Response(ContactSerializer(contact).data)
 
+
+
+class InvitationCreateApi(AgentApi):
+    """Owners and admins invite a person by e-mail (the same service as the desk's
+    Invitations › Add): 402 `plan_limit_exceeded` when the plan has no free seat."""
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.AGENT)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        role = serializers.CharField()
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(operation_id="invitation_create", request=InputSerializer, responses={201: OutputSerializer, **error_responses(400, 401, 402, 403, 409, 413, 415, 429)}, tags=["agents"])
+    def post(self, request):
+        self.require_change("accounts.add_invitation")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = invitation_create(
+            account=self.account, email=data.validated_data["email"], role=data.validated_data["role"],
+            invited_by=request.user, base_url=request.build_absolute_uri(get_script_prefix()),
+        )
+        return Response(self.OutputSerializer(invitation).data, status=status.HTTP_201_CREATED)

@@ -34,4 +34,5 @@ agent_urlpatterns = [
     path("contacts/", agents.ContactListApi.as_view(), name="api-contacts"),
     path("contacts/<id:contact_id>/", agents.ContactDetailApi.as_view(), name="api-contact"),
     path("kb/search", kb_api.AgentSearchApi.as_view(), name="api-kb-search"),
+    path("invitations/", agents.InvitationCreateApi.as_view(), name="api-invitations"),
 ]

@@ -8,7 +8,7 @@ its follow-up queued after commit (`conversations/followups.py`).
 - `labels`, `classification`, `csat`
 - `sla`: due times and breach flags
 - `contacts`: contacts, the fields the business owns, custom attribute limits
-- `inboxes`: the widget token and the HMAC secret
+- `inboxes`: creating one (within the plan), the widget token and the HMAC secret
 - `erasure`: erasing one contact (personal data, message contents, AI artefacts)
 - `retention`: the account's retention periods, applied in batches
 
@@ -33,7 +33,7 @@ from conversations.services.contacts import (
 )
 from conversations.services.csat import csat_record
 from conversations.services.erasure import TOMBSTONE, ContactErasure, contact_erase
-from conversations.services.inboxes import inbox_hmac_secret_rotate, inbox_widget_token_rotate
+from conversations.services.inboxes import inbox_create, inbox_hmac_secret_rotate, inbox_limit_check, inbox_widget_token_rotate
 from conversations.services.intake import (
     conversation_open,
     conversation_open_once,
@@ -81,7 +81,9 @@ __all__ = [
     "conversations_wake_snoozed",
     "csat_record",
     "custom_attributes_check",
+    "inbox_create",
     "inbox_hmac_secret_rotate",
+    "inbox_limit_check",
     "inbox_widget_token_rotate",
     "message_add_incoming",
     "message_add_note",

@@ -1,12 +1,30 @@
-"""Inboxes: the widget token and the HMAC secret."""
+"""Inboxes: creating one (within the plan), the widget token and the HMAC secret."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.plans import account_current, account_lock, plan_limit_check
 from conversations import session_cache
 from conversations.models import Inbox, WidgetSession, new_hmac_secret, new_widget_token
+
+
+def inbox_limit_check() -> None:
+    """PlanLimitExceeded when the current account's plan allows no more inboxes (the admin's
+    form asks first, to show it as a form error)."""
+    plan_limit_check(account=account_current(), resource="inboxes", used=Inbox.objects.count())
+
+
+@transaction.atomic
+def inbox_create(*, inbox: Inbox) -> Inbox:
+    """Store a new inbox, built by the admin's form (or a fixture) with its settings; refused
+    over the plan's inbox limit, checked under the account's lock so two creations at once
+    cannot both take the last one."""
+    account_lock(account=account_current())
+    inbox_limit_check()
+    inbox.save(force_insert=True)
+    return inbox
 
 
 @transaction.atomic
