@@ -158,6 +158,13 @@ def _reset_committed_data() -> None:
         ]
         if tables:
             _truncate(cursor, tables)
+        # The kept accounts' own settings go back to what bootstrap made (a test that moves
+        # alpha to another plan, suspends it or sets retention must not leak into the next).
+        cursor.execute(
+            "UPDATE accounts_account SET plan = 'trial', state = 'active', suspended_at = NULL, suspended_reason = '',"
+            " retention_message_days = NULL, retention_ai_payload_days = NULL WHERE schema_name = ANY(%s)",
+            [sorted(KEEP_SCHEMAS)],
+        )
         cursor.execute("DELETE FROM accounts_domain WHERE tenant_id IN (SELECT id FROM accounts_account WHERE NOT (schema_name = ANY(%s)))", [sorted(KEEP_SCHEMAS)])
         cursor.execute("DELETE FROM accounts_account WHERE NOT (schema_name = ANY(%s))", [sorted(KEEP_SCHEMAS)])
 

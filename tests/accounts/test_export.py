@@ -39,6 +39,9 @@ SEEDED = [
 
 
 def _seed(account: Account) -> dict:
+    # The demo desk's inboxes and people need more than the trial plan allows.
+    Account.objects.filter(pk=account.pk).update(plan=Account.Plan.GROWTH)
+    account.refresh_from_db()
     owner = UserFactory(email="owner@alpha.example", full_name="Olive Owner")
     agent = UserFactory(email="agent@alpha.example", full_name="Arjun Agent")  # demo_desk_seed's agents: "agent@..."
     membership_add(user=owner, account=account, role=Membership.Role.OWNER)
