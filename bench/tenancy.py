@@ -137,7 +137,7 @@ def create_tenants(count: int, bucket: int = 100) -> list[str]:
             part = seconds[first:]
             print(f"  tenants {first + 1:>4}-{number:<4}  median {statistics.median(part):.3f} s  "
                   f"p95 {p95(part):.3f} s  max {max(part):.3f} s  (of the median: clone {statistics.median(clone_seconds[first:]):.3f} s, "
-                  f"password {statistics.median(hash_seconds[first:]):.3f} s)", flush=True)
+                  f"password {statistics.median(hash_seconds[first:]):.3f} s)  load {os.getloadavg()[0]:.1f}", flush=True)
     for name, seconds_of in password_hash_seconds().items():
         print(f"  hashing one password with {name}: {seconds_of:.3f} s", flush=True)
     print(f"  all {count}: median {statistics.median(seconds):.3f} s, p95 {p95(seconds):.3f} s, max {max(seconds):.3f} s "
