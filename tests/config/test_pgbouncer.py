@@ -221,3 +221,15 @@ def test_two_tenants_customers_at_once_through_pgbouncer_never_see_each_others_r
     for tenant in (alpha, beta):
         with tenant_context(tenant):  # every message each tenant's customers sent is in its own schema
             assert Message.objects.filter(content__startswith=f"{tenant.schema_name} customer").count() == CUSTOMERS_PER_TENANT * (ROUNDS + 1)
+
+
+def test_statement_pooling_is_refused_at_start_in_one_line(tmp_path):
+    from tests.config.test_settings import production_env, run
+
+    result = run(["manage.py", "check"], production_env(tmp_path / "data", DB_POOL_MODE="statement"))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "hearth: cannot start: DB_POOL_MODE must be session or transaction, not 'statement' "
+        "(PgBouncer's statement mode cannot run Hearth's transactions)."
+    ]
