@@ -14,7 +14,7 @@ PORT ?= 8000
 HEARTH_DEV ?= 1
 export HEARTH_DEV
 
-.PHONY: run test stop install browser migrate seed shell clean-data
+.PHONY: run test stop install browser pgbouncer migrate seed shell clean-data
 
 install: $(STAMP) $(PGVECTOR_STAMP)
 
@@ -37,7 +37,7 @@ $(PGVECTOR_STAMP): $(STAMP) $(wildcard third_party/pgvector/src/*)
 run: install
 	$(PY) manage.py run_stack --port $(PORT)
 
-test: install browser
+test: install browser pgbouncer
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
@@ -47,6 +47,14 @@ browser:
 		echo "installing Debian's chromium for the browser tests"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The connection-pooling tests start Debian's PgBouncer in front of the embedded PostgreSQL
+# (tests/config/test_pgbouncer.py). Installed once, like chromium above.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+		echo "installing Debian's pgbouncer for the connection-pooling tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null; }
 
 # Stop the embedded PostgreSQL and Redis of this checkout (no-op when they are not running).
 stop:

@@ -1,20 +1,25 @@
 """Tenants at scale: sign-up time as the tenant count grows, and migrating all of them.
 
-    .venv/bin/python bench/tenancy.py [--tenants 200] [--processes 4]
+    .venv/bin/python bench/tenancy.py [--tenants 1000] [--processes 4] [--requests 200]
 
-`--tenants 1000` is the issue's figure (about ten minutes here); 200 keeps a run to a few
-minutes. Works in a database of its own, `hearth_tenancy_bench`, on the embedded PostgreSQL
+1,000 tenants is the issue's figure and the default (the better part of an hour on a busy
+2-core machine); `--tenants 100` is a quick run. Works in a database of its own, `hearth_tenancy_bench`, on the embedded PostgreSQL
 (or on DATABASE_URL's server), made fresh for the run and dropped at the end.
 
 1. Creates tenants 1..N with `account_create` (what `manage.py create_account` and sign-up
    call: validation, the schema cloned from the tenant template, domain, owner with a hashed
    password, all in one transaction), timing each; prints median and p95 per slice of the
-   count, so a creation time that grows with the number of tenants shows. For comparison, one
-   schema made the old way (every migration replayed).
-2. Writes a trivial migration (a table comment) into conversations/migrations/ and migrates
+   count (buckets of 100), so a creation time that grows with the number of tenants shows, and
+   what each create spends cloning the schema and hashing the owner's password. For
+   comparison, one schema made the old way (every migration replayed).
+2. Serves every tenant from one gunicorn worker (one thread, as in production's config but
+   alone): one widget-config request per tenant (host name -> tenant, its inbox read from its
+   schema), then prints the worker's resident memory before and after; then request latency
+   of tenant #1 against tenant #N (interleaved, `--requests` each, p50/p95).
+3. Writes a trivial migration (a table comment) into conversations/migrations/ and migrates
    all N tenants with `migrate_tenants --processes 1`; then a second one with
    `--processes P`. The files are removed at the end whatever happens.
-3. Drops the bench tenants (schemas and rows), then the database.
+4. Drops the bench tenants (schemas and rows), then the database.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
 from config import embedded  # noqa: E402
@@ -81,27 +89,145 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def create_tenants(count: int) -> list[str]:
-    from accounts.services import account_create
+class Stopwatch:
+    """Seconds spent inside one function, summed, while the create runs (bench only: the
+    function is wrapped in place)."""
 
-    slugs, seconds = [], []
-    slice_size = max(1, count // 5)
+    def __init__(self, owner, name: str):
+        self.seconds = 0.0
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        setattr(owner, name, timed)
+
+    def lap(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
+def create_tenants(count: int, bucket: int = 100) -> list[str]:
+    from django.contrib.auth import base_user
+
+    from accounts import tenant_template
+    from accounts.services import account_create
+    from conversations.models import Inbox
+    from django_tenants.utils import schema_context
+
+    clone, hashing = Stopwatch(tenant_template, "schema_clone"), Stopwatch(base_user, "make_password")
+    slugs, seconds, clone_seconds, hash_seconds = [], [], [], []
     print(f"creating {count} tenants (account_create: schema cloned from the template, domain, owner)", flush=True)
     for number in range(1, count + 1):
         slug = f"bench{number:04d}"
         started = time.perf_counter()
         account_create(name=f"Bench {number}", slug=slug, owner_email=f"owner@{slug}.example", owner_password="bench-password-1")
         seconds.append(time.perf_counter() - started)
+        clone_seconds.append(clone.lap())
+        hash_seconds.append(hashing.lap())
         slugs.append(slug)
-        if number % slice_size == 0 or number == count:
-            first = (number - 1) // slice_size * slice_size  # where this slice of the count began
+        with schema_context(slug):  # what the request part serves (not timed)
+            Inbox.objects.create(name=f"Bench {number}", widget_token=f"bench-widget-{slug}")
+        if number % bucket == 0 or number == count:
+            first = (number - 1) // bucket * bucket  # where this bucket of the count began
             part = seconds[first:]
-            print(f"  tenants {number - len(part) + 1:>4}-{number:<4}  median {statistics.median(part):.3f} s  "
-                  f"p95 {p95(part):.3f} s  max {max(part):.3f} s", flush=True)
-    print(f"  of each: hashing the new owner's password (Django's PBKDF2 default) {password_hash_seconds():.3f} s", flush=True)
+            print(f"  tenants {first + 1:>4}-{number:<4}  median {statistics.median(part):.3f} s  "
+                  f"p95 {p95(part):.3f} s  max {max(part):.3f} s  (of the median: clone {statistics.median(clone_seconds[first:]):.3f} s, "
+                  f"password {statistics.median(hash_seconds[first:]):.3f} s)  load {os.getloadavg()[0]:.1f}", flush=True)
+    for name, seconds_of in password_hash_seconds().items():
+        print(f"  hashing one password with {name}: {seconds_of:.3f} s", flush=True)
     print(f"  all {count}: median {statistics.median(seconds):.3f} s, p95 {p95(seconds):.3f} s, max {max(seconds):.3f} s "
-          f"(goal < 1 s each)", flush=True)
+          f"(goal < 1 s each); clone median {statistics.median(clone_seconds):.3f} s", flush=True)
     return slugs
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _worker_pid(master: int) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn started no worker")
+
+
+def serve_all_tenants(slugs: list[str], requests: int) -> None:
+    """One gunicorn worker with one thread: a request for every tenant, its memory before
+    and after, then tenant #1's latency against tenant #N's."""
+    port = _free_port()
+    env = {**os.environ, "SECURE_SSL_REDIRECT": "false", "WIDGET_ADDRESS_RATE": "1000000/min", "PYTHONWARNINGS": "ignore"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--config", str(REPO / "config" / "gunicorn.conf.py"),
+         "--workers", "1", "--threads", "1", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+    )
+    root = f"http://127.0.0.1:{port}"
+
+    def get(client: httpx.Client, slug: str) -> float:
+        started = time.perf_counter()
+        response = client.get(f"{root}/api/widget/v1/config", params={"widget_token": f"bench-widget-{slug}"},
+                              headers={"Host": f"{slug}.localhost"})
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200 or response.json().get("inbox") != f"Bench {int(slug[5:])}":
+            raise RuntimeError(f"{slug}: {response.status_code} {response.text[:200]}")
+        return elapsed
+
+    try:
+        with httpx.Client(timeout=30) as client:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    get(client, slugs[0])
+                    break
+                except (httpx.HTTPError, RuntimeError):
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("gunicorn did not come up") from None
+                    time.sleep(0.3)
+            worker = _worker_pid(server.pid)
+            for _ in range(20):
+                get(client, slugs[0])
+            before = _rss_mib(worker)
+            started = time.perf_counter()
+            for slug in slugs:
+                get(client, slug)
+            first_pass = time.perf_counter() - started
+            after = _rss_mib(worker)
+            for slug in slugs:
+                get(client, slug)
+            again = _rss_mib(worker)
+            print(f"one web worker (1 thread) serving all {len(slugs)} tenants: RSS {before:.0f} MiB after 20 requests of tenant #1, "
+                  f"{after:.0f} MiB after one request for each tenant ({first_pass:.1f} s), {again:.0f} MiB after a second round "
+                  f"(+{(again - before) / len(slugs) * 1024:.0f} KiB per tenant)", flush=True)
+            first, last = [], []
+            for _ in range(requests):
+                first.append(get(client, slugs[0]))
+                last.append(get(client, slugs[-1]))
+            print(f"request latency (widget config, {requests} each, interleaved): tenant #1 p50 {statistics.median(first) * 1000:.1f} ms "
+                  f"p95 {p95(first) * 1000:.1f} ms; tenant #{len(slugs)} p50 {statistics.median(last) * 1000:.1f} ms "
+                  f"p95 {p95(last) * 1000:.1f} ms (ratio of p50s {statistics.median(last) / statistics.median(first):.2f})", flush=True)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def migrated_schema_once() -> float:
@@ -167,24 +293,30 @@ def drop_tenants(slugs: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def password_hash_seconds() -> float:
-    from django.contrib.auth.hashers import make_password
+def password_hash_seconds() -> dict[str, float]:
+    """One password hashed by the configured hasher (settings.PASSWORD_HASHERS' first) and by
+    Django's old default, PBKDF2, for comparison."""
+    from django.contrib.auth.hashers import get_hasher, make_password
 
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        make_password("bench-password-1")
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    result = {}
+    for algorithm in dict.fromkeys([get_hasher().algorithm, "pbkdf2_sha256"]):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            make_password("bench-password-1", hasher=algorithm)
+            times.append(time.perf_counter() - started)
+        result[algorithm + (" (configured)" if algorithm == get_hasher().algorithm else "")] = statistics.median(times)
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tenants", type=int, default=200, help="how many tenants to create and migrate (the issue's figure: 1000)")
+    parser.add_argument("--tenants", type=int, default=1000, help="how many tenants to create, serve and migrate (the issue's figure)")
     parser.add_argument("--processes", type=int, default=4, help="tenants migrated at once in the parallel run")
+    parser.add_argument("--requests", type=int, default=200, help="requests to tenant #1 and to tenant #N for their latency")
     options = parser.parse_args()
 
-    print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     configure_django(database_fresh(), options.processes)
     from django.core.management import call_command
     from django.db import connection, connections
@@ -203,6 +335,9 @@ def main() -> int:
 
         slugs = create_tenants(options.tenants)
         print(f"one schema by replaying every migration instead: {migrated_schema_once():.2f} s", flush=True)
+        connections.close_all()
+        serve_all_tenants(slugs, options.requests)
+        print(f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
 
         print(f"migrating all {len(slugs)} tenants with a new trivial migration", flush=True)
         written.append(trivial_migration("a"))
@@ -215,6 +350,7 @@ def main() -> int:
         started = time.perf_counter()
         tenant_template.template_refresh()
         print(f"  tenant template rebuilt for them: {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     finally:
         for path in written:
             path.unlink(missing_ok=True)

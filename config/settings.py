@@ -175,11 +175,22 @@ DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
 USES_EMBEDDED_POSTGRES = HEARTH_DEV and not DATABASE_URL
 if USES_EMBEDDED_POSTGRES:
     DATABASE_URL = embedded.postgres_location().url
+# How connections reach PostgreSQL (README "Operators", docs/architecture.md "Connection
+# pooling"): `session` for a direct connection or PgBouncer in session mode; `transaction`
+# behind PgBouncer in transaction mode, where every statement carries its tenant's search path
+# (config/tenant_postgresql/base.py). Statement mode cannot run transactions at all.
+DATABASE_POOL_MODE = os.environ.get("DB_POOL_MODE", "session").strip().lower() or "session"
+if DATABASE_POOL_MODE not in {"session", "transaction"}:
+    raise cannot_start(
+        f"DB_POOL_MODE must be session or transaction, not {DATABASE_POOL_MODE!r} "
+        "(PgBouncer's statement mode cannot run Hearth's transactions)."
+    )
 DATABASES = {
     "default": {
         **dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE),
         # django-tenants' backend, skipping the per-request `SET search_path` when the server
-        # reports it already has the tenant's path (config/tenant_postgresql/base.py).
+        # reports it already has the tenant's path, and made safe for transaction pooling
+        # (DATABASE_POOL_MODE; config/tenant_postgresql/base.py).
         "ENGINE": "config.tenant_postgresql",
         "CONN_HEALTH_CHECKS": True,
     }
@@ -313,6 +324,16 @@ CORS_EXPOSE_HEADERS = ["retry-after"]
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+# Argon2 (memory-hard, Django's recommendation) at OWASP's parameters (accounts/hashers.py)
+# hashes a new password in ~0.1 s of one core where PBKDF2's 1,000,000 rounds took ~1 s under
+# load, most of a sign-up (bench/tenancy.py). PBKDF2 stays listed so existing hashes still
+# verify; each is rehashed with Argon2 at its owner's next login.
+PASSWORD_HASHERS = [
+    "accounts.hashers.HearthArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

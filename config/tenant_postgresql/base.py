@@ -14,13 +14,81 @@ report (`connection.info.parameter_status`). The SET is skipped only when that r
 the byte, the one the server sent right after this backend's own SET of the same schemas.
 A server that does not report the path (before 18, or a pooler that hides it) gets the SET
 every request, as before.
+
+Transaction pooling.
+
+django-tenants selects a tenant's schema with a separate `SET search_path`, which PostgreSQL
+keeps for the rest of the server connection's session. Behind PgBouncer in transaction
+pooling mode (`settings.DATABASE_POOL_MODE == "transaction"`) a client has a server
+connection only for one transaction: the `SET` may run on one server connection and the next
+query on another, whose search path another client set, so it reads or writes a different
+tenant's tables (django-tenants issue #732). Nothing fails; the rows are just wrong.
+
+In that mode this backend never relies on a path set earlier. The `SET search_path` travels
+in the same message as the query it is for: `SET search_path = "alpha","public"; SELECT ...`
+goes to PostgreSQL as one simple-protocol query, which runs as one implicit transaction, so
+PgBouncer hands it to one server connection whole. Inside a transaction (BEGIN ... COMMIT,
+which PgBouncer keeps on one server connection) the first statement carries it, and any
+statement after the tenant changed. Nothing extra goes over the wire: the `SET` rides along
+with a query that was being sent anyway.
+
+What needs this to hold, and is set here in that mode: Django's default client-side binding
+(parameters merged into the text; server-side binding would use the extended protocol, which
+takes one statement per message), and no server-side cursors (`DISABLE_SERVER_SIDE_CURSORS`,
+as Django's documentation asks for transaction pooling). `executemany` runs in one
+transaction with the `SET` first. Session-level state other than the search path (advisory
+locks, `SET` without LOCAL, LISTEN) does not survive transaction pooling anyway; Hearth uses
+transaction-level locks and `SET LOCAL` only.
+
+In session mode (a direct connection, or PgBouncer in session mode) the rest of this text's
+first part applies: one `SET search_path` per tenant switch at most (TENANT_LIMIT_SET_CALLS),
+none when the server reports it has the path. In transaction mode the report is not used:
+it describes whichever server connection answered last.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.db.backends.postgresql.base import Cursor as DjangoClientCursor
 from django_tenants.postgresql_backend.base import *  # noqa: F403  (the backend module's names)
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantsDatabaseWrapper
-from django_tenants.utils import get_limit_set_calls
+from django_tenants.utils import get_limit_set_calls, quote_schema_name
+from psycopg import pq
+
+TRANSACTION_POOLING = "transaction"
+
+
+class SearchPathCarryingCursor(DjangoClientCursor):
+    """Django's client-side-binding cursor, sending the connection's search path in front of
+    a statement whenever the server connection may not have it (see the module's text)."""
+
+    def _search_path_statement(self) -> str | None:
+        wrapper = getattr(self.connection, "hearth_tenant_wrapper", None)
+        return wrapper.search_path_statement_due() if wrapper is not None else None
+
+    def execute(self, query, params=None, **kwargs):
+        statement = self._search_path_statement()
+        if statement is None:
+            return super().execute(query, params, **kwargs)
+        if not isinstance(query, str):
+            query = query.as_string(self.connection) if hasattr(query, "as_string") else query.decode()
+        if params is not None:
+            statement = statement.replace("%", "%%")
+        super().execute(f"{statement}; {query}", params, **kwargs)
+        self.nextset()  # past the SET's result, to the query's
+        return self
+
+    def executemany(self, query, params_seq, **kwargs):
+        statement = self._search_path_statement()
+        if statement is None:
+            return super().executemany(query, params_seq, **kwargs)
+        if self.connection.info.transaction_status == pq.TransactionStatus.IDLE and self.connection.autocommit:
+            # Each row would otherwise be a transaction of its own, anywhere in the pool.
+            with self.connection.transaction():
+                super().execute(statement)
+                return super().executemany(query, params_seq, **kwargs)
+        super().execute(statement)
+        return super().executemany(query, params_seq, **kwargs)
 
 
 class DatabaseWrapper(TenantsDatabaseWrapper):
@@ -28,12 +96,37 @@ class DatabaseWrapper(TenantsDatabaseWrapper):
         # (schemas, the server's report right after our SET of them), or None.
         self._search_path_reported_after_set: tuple[list[str], str] | None = None
         super().__init__(*args, **kwargs)
+        self.transaction_pooling = getattr(settings, "DATABASE_POOL_MODE", "session") == TRANSACTION_POOLING
+        # Transaction pooling: the path the current server transaction was given.
+        self._path_in_transaction: str | None = None
+        if self.transaction_pooling:
+            self.settings_dict["OPTIONS"]["cursor_factory"] = SearchPathCarryingCursor
+            self.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        if self.transaction_pooling:
+            connection.hearth_tenant_wrapper = self
+        return connection
+
+    def rollback(self):
+        # A rollback (to a savepoint too) undoes a SET made after it began: send it again.
+        self._path_in_transaction = None
+        super().rollback()
+
+    def savepoint_rollback(self, sid):
+        try:
+            super().savepoint_rollback(sid)
+        finally:
+            self._path_in_transaction = None
 
     def _server_search_path(self) -> str | None:
         info = getattr(self.connection, "info", None)
         return None if info is None else info.parameter_status("search_path")
 
     def _handle_search_path(self, cursor=None):
+        if self.transaction_pooling:
+            return  # the statements carry the path (SearchPathCarryingCursor)
         if self._setting_search_path or (get_limit_set_calls() and self.search_path_set_schemas) or not self.schema_name:
             return super()._handle_search_path(cursor)  # nothing to send, or django-tenants' error
         reported = self._server_search_path()
@@ -51,3 +144,19 @@ class DatabaseWrapper(TenantsDatabaseWrapper):
     def close(self):
         self._search_path_reported_after_set = None
         super().close()
+
+    def search_path_statement_due(self) -> str | None:
+        """`SET search_path = ...` when the next statement must carry it: always outside a
+        transaction (each statement may land on another server connection), and inside one
+        when this transaction has not been given the current path yet."""
+        if self.schema_name is None:
+            return None
+        statement = "SET search_path = " + ",".join(quote_schema_name(schema) for schema in self._get_cursor_search_paths())
+        if self.connection.info.transaction_status == pq.TransactionStatus.IDLE:
+            # The statement opens a transaction (atomic block) or is one (autocommit).
+            self._path_in_transaction = statement
+            return statement
+        if self._path_in_transaction == statement:
+            return None
+        self._path_in_transaction = statement
+        return statement
