@@ -20,6 +20,7 @@ answer) refuses every request to a suspended account (accounts/lifecycle.py).
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import time
 import zoneinfo
@@ -37,6 +38,7 @@ from config.errors import error_body
 from config.middleware import is_api_path
 from config.redis import redis_client
 
+logger = logging.getLogger(__name__)
 TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL)
 # Every request needs its tenant, so each process remembers host -> account and slug ->
 # account for a short while: two queries (and two search_path round trips) fewer per request.
@@ -68,7 +70,11 @@ def tenant_cache_clear() -> None:
 def tenant_cache_invalidate() -> None:
     """Every process forgets its cached accounts before its next request (this one at once)."""
     tenant_cache_clear()
-    redis_client().incr(TENANT_CACHE_GENERATION_KEY)
+    try:
+        redis_client().incr(TENANT_CACHE_GENERATION_KEY)
+    except redis.RedisError:
+        # The change is committed; other processes see it when their entries expire.
+        logger.warning("could not reach Redis: other processes see the account change within %s s", TENANT_CACHE_SECONDS)
 
 
 def _tenant_cache_sync() -> None:
