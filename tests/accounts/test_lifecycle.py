@@ -186,6 +186,17 @@ def test_a_suspended_tenants_apis_answer_403_account_suspended(alpha, beta, alph
 # ----------------------------------------------------------------------------- another process's cache
 
 
+@pytest.fixture
+def accounts_active_afterwards(committed_db):
+    """alpha and beta stay for the whole session: a committed test that fails half-way must
+    not leave one suspended for the tests after it (nor cached as such by another process)."""
+    yield
+    from accounts.middleware import tenant_cache_invalidate
+
+    Account.objects.update(state=Account.State.ACTIVE, suspended_at=None, suspended_reason="")
+    tenant_cache_invalidate()
+
+
 def _get(url: str, host: str) -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"Host": host})
     try:
@@ -195,7 +206,7 @@ def _get(url: str, host: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-@pytest.mark.usefixtures("committed_db")
+@pytest.mark.usefixtures("accounts_active_afterwards")
 def test_a_web_process_that_cached_the_tenant_refuses_its_next_request(live_server_url):
     """The web server is another process, whose tenant cache holds alpha as active: the next
     request after the suspension is refused all the same, without a restart."""
@@ -222,7 +233,7 @@ def _heartbeats(schema: str) -> int:
         return status.run_count if status else 0
 
 
-@pytest.mark.usefixtures("committed_db", "celery_worker")
+@pytest.mark.usefixtures("accounts_active_afterwards", "celery_worker")
 def test_a_real_worker_skips_a_suspended_tenants_tasks_and_runs_them_again_after_resume(tmp_path):
     from tenant_schemas_celery.scheduler import TenantAwarePersistentScheduler
 
