@@ -124,9 +124,7 @@ class AccountAdmin(HearthModelAdmin):
             else:
                 outcome, at = ("failed" if run.failed else "ok"), run.last_finished_at
             lines.append((run.job, outcome, f"{timesince(at, now)} ago", at.isoformat()))
-        return format_html_join(
-            mark_safe("<br>"), '<span title="{3}">{0}: {1}, {2}</span>', lines
-        )
+        return format_html_join(mark_safe("<br>"), '<span title="{3}">{0}: {1}, {2}</span>', lines)
 
     @admin.action(description="Suspend selected accounts")
     def suspend_accounts(self, request, queryset):

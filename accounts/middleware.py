@@ -25,8 +25,8 @@ import re
 import time
 import zoneinfo
 
-from django.db import connection
 import redis
+from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import set_script_prefix
@@ -48,7 +48,7 @@ TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL
 TENANT_CACHE_SECONDS = 30
 TENANT_CACHE_GENERATION_KEY = "hearth:tenant-cache-generation"
 _tenant_cache: dict[tuple[str, str], tuple[float, object]] = {}
-_tenant_cache_generation: list[str | None] = [None]
+_tenant_cache_generation: list[str | None] = [None]  # the number this process last saw (a cell)
 
 
 def _remembered(kind: str, key: str, load):
