@@ -12,28 +12,43 @@ Host names are compared in their normal form (lower case, no trailing dot), so
 `ALPHA.localhost` and `alpha.localhost.` reach alpha, never silently the public schema.
 Each tenant request runs in the account's time zone (`Account.timezone`): the admin shows
 local times; the public schema runs in UTC.
+
+`AccountSuspendedMiddleware` (after CORS, so a widget on a customer's site can read the
+answer) refuses every request to a suspended account (accounts/lifecycle.py).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import time
 import zoneinfo
 
+import redis
 from django.db import connection
-from django.http import Http404, HttpResponsePermanentRedirect
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.template.loader import render_to_string
 from django.urls import set_script_prefix
 from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name, get_tenant_domain_model, get_tenant_model
 
+from config.errors import error_body
+from config.middleware import is_api_path
+from config.redis import redis_client
+
+logger = logging.getLogger(__name__)
 TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL)
 # Every request needs its tenant, so each process remembers host -> account and slug ->
 # account for a short while: two queries (and two search_path round trips) fewer per request.
-# A changed domain or a new account is seen within TENANT_CACHE_SECONDS.
+# A changed domain or a new account is seen within TENANT_CACHE_SECONDS. A change that must
+# be seen at once (a suspension) bumps a generation number in Redis (tenant_cache_invalidate);
+# each request reads it (one GET) and a process that sees a new number forgets everything.
 TENANT_CACHE_SECONDS = 30
+TENANT_CACHE_GENERATION_KEY = "hearth:tenant-cache-generation"
 _tenant_cache: dict[tuple[str, str], tuple[float, object]] = {}
+_tenant_cache_generation: list[str | None] = [None]  # the number this process last saw (a cell)
 
 
 def _remembered(kind: str, key: str, load):
@@ -50,6 +65,26 @@ def _remembered(kind: str, key: str, load):
 
 def tenant_cache_clear() -> None:
     _tenant_cache.clear()
+
+
+def tenant_cache_invalidate() -> None:
+    """Every process forgets its cached accounts before its next request (this one at once)."""
+    tenant_cache_clear()
+    try:
+        redis_client().incr(TENANT_CACHE_GENERATION_KEY)
+    except redis.RedisError:
+        # The change is committed; other processes see it when their entries expire.
+        logger.warning("could not reach Redis: other processes see the account change within %s s", TENANT_CACHE_SECONDS)
+
+
+def _tenant_cache_sync() -> None:
+    try:
+        generation = redis_client().get(TENANT_CACHE_GENERATION_KEY) or "0"
+    except redis.RedisError:
+        generation = None  # no way to know whether a change was missed: read the database
+    if generation is None or generation != _tenant_cache_generation[0]:
+        _tenant_cache.clear()
+        _tenant_cache_generation[0] = generation
 
 
 def normal_hostname(hostname: str) -> str:
@@ -73,6 +108,7 @@ def _activate_time_zone(tenant) -> None:
 class TenantRoutingMiddleware(TenantMainMiddleware):
     def process_request(self, request):
         connection.set_schema_to_public()
+        _tenant_cache_sync()
         # Start from the deployment's own script prefix; a /t/<slug>/ request extends it.
         set_script_prefix(self._script_name(request) + "/")
         hostname = self.hostname_from_request(request)
@@ -130,3 +166,29 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         set_script_prefix(f"{self._script_name(request)}/t/{slug}/")
         self._serve(request, tenant, hostname)
         return None
+
+
+class AccountSuspendedMiddleware:
+    """A suspended account's hosts answer 403 to everything: the desk's pages (login included,
+    and sessions already open) with a page saying so, its APIs with the error shape and the
+    code `account_suspended`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None and getattr(tenant, "is_suspended", False):
+            return account_suspended_response(request)
+        return self.get_response(request)
+
+
+SUSPENDED_MESSAGE = "This account is suspended."
+
+
+def account_suspended_response(request) -> HttpResponse:
+    if is_api_path(request.path_info):
+        return JsonResponse(error_body("account_suspended", SUSPENDED_MESSAGE), status=403)
+    # A page of its own, with no static files: those are behind this middleware too.
+    html = render_to_string("accounts/suspended.html", {"account_name": request.tenant.name, "message": SUSPENDED_MESSAGE})
+    return HttpResponse(html, status=403)

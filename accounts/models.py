@@ -287,3 +287,27 @@ class Invitation(models.Model):
         if self.expires_at <= now():
             return self.Status.EXPIRED
         return self.Status.PENDING
+
+
+class AccountEvent(models.Model):
+    """What a platform operator did to an account, who and when (accounts/lifecycle.py writes
+    it in the same transaction as the change). `by` is empty for a command run from a shell;
+    `source` then names the command and the system user who ran it."""
+
+    class Action(models.TextChoices):
+        SUSPENDED = "suspended", "Suspended"
+        RESUMED = "resumed", "Resumed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=200, help_text="Where the change was made: the platform admin or a command.")
+    at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["account", "-at"], name="accounts_event_account_at")]
+
+    def __str__(self) -> str:
+        return f"{self.account.schema_name} {self.action} at {self.at:%Y-%m-%d %H:%M}"

@@ -8,20 +8,55 @@ because the schema is still active when the commit hook fires.
 Per-tenant periodic jobs: beat runs `TenantAwarePersistentScheduler`; a CELERY_BEAT_SCHEDULE
 entry without `tenant_schemas` is sent once for every tenant schema (never public).
 
+A suspended account's tasks are skipped (`SuspendAwareTask`, the base of every task): the
+worker asks the database, after switching to the task's schema and before running its body,
+whether the account is suspended. Queued, retried and periodic tasks alike; no task needs code
+of its own for it (accounts/lifecycle.py).
+
 Each worker also writes a heartbeat to Redis (see `config.health`), which /healthz reads.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
 from celery import bootsteps
 from tenant_schemas_celery.app import CeleryApp as TenantAwareCeleryApp
+from tenant_schemas_celery.task import TenantTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = TenantAwareCeleryApp("hearth")
+logger = logging.getLogger(__name__)
+
+
+class SuspendAwareTask(TenantTask):
+    """Runs the task's body only when its tenant is not suspended.
+
+    `__call__` runs after tenant-schemas-celery's task_prerun handler has switched the
+    connection to the task's schema, so `connection.schema_name` is the task's tenant."""
+
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        from django.db import connection
+        from django_tenants.utils import get_public_schema_name
+
+        from accounts.lifecycle import schema_is_suspended
+
+        schema = connection.schema_name
+        if schema != get_public_schema_name() and schema_is_suspended(schema):
+            logger.info("skipped %s[%s]: account %r is suspended", self.name, self.request.id, schema)
+            return None
+        return super().__call__(*args, **kwargs)
+
+
+class HearthCeleryApp(TenantAwareCeleryApp):
+    task_cls = SuspendAwareTask
+
+
+app = HearthCeleryApp("hearth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -138,6 +138,7 @@ MIDDLEWARE = [
     "config.middleware.InputGuardMiddleware",  # NUL and malformed admin ids: a 400/404 before anything reads them
     "accounts.middleware.TenantRoutingMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "accounts.middleware.AccountSuspendedMiddleware",  # after CORS: a widget can read its 403
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
