@@ -71,7 +71,10 @@ class AccountAdmin(HearthModelAdmin):
     list_per_page = 100
     search_fields = ["name", "schema_name", "domains__domain"]
     readonly_fields = ["schema_name", "created_at", "state", "suspended_at", "suspended_reason"]
-    fields = ["name", "schema_name", "plan", "timezone", "created_at", "state", "suspended_at", "suspended_reason"]
+    fields = [
+        "name", "schema_name", "plan", "timezone", "retention_message_days", "retention_ai_payload_days",
+        "created_at", "state", "suspended_at", "suspended_reason",
+    ]
     inlines = [DomainInline, MembershipInline, AccountEventInline]
     actions = ["suspend_accounts", "resume_accounts"]
 

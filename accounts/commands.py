@@ -16,9 +16,11 @@ def account_get(slug: str) -> Account:
     """The account named by `slug`, or one line saying why not."""
     from django_tenants.utils import get_public_schema_name
 
+    if slug == get_public_schema_name():
+        raise CommandError(f"{slug!r} is the platform's own schema, not an account")
     if not SLUG_PATTERN.match(slug or ""):
         raise CommandError(f"{slug!r} is not an account slug (2-40 lower-case letters and digits, starting with a letter)")
-    account = Account.objects.filter(schema_name=slug).exclude(schema_name=get_public_schema_name()).first()
+    account = Account.objects.filter(schema_name=slug).first()
     if account is None:
         raise CommandError(f"no account {slug!r} (the account's slug, as in its schema name)")
     return account

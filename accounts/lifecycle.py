@@ -102,23 +102,6 @@ def schema_is_suspended(schema_name: str) -> bool:
     return Account.objects.filter(schema_name=schema_name, state=Account.State.SUSPENDED).exists()
 
 
-def account_for_operator(slug: str) -> Account:
-    """The account an operator named by slug, or an ApplicationError saying why not (an invalid
-    slug, no such account, the platform's own account), for the commands."""
-    from django_tenants.utils import get_public_schema_name
-
-    from accounts.validators import SLUG_PATTERN
-
-    if slug == get_public_schema_name():
-        raise ApplicationError("the platform's own account (public schema) cannot be suspended or resumed", code="public_account")
-    if not SLUG_PATTERN.match(slug or ""):
-        raise ApplicationError(f"slug {slug!r} is invalid: use 2-40 lower-case letters and digits, starting with a letter", code="invalid_slug")
-    account = Account.objects.filter(schema_name=slug).first()
-    if account is None:
-        raise ApplicationError(f"no account {slug!r}", code="not_found")
-    return account
-
-
 def command_source(command: str) -> str:
     """How an AccountEvent names a change made from a shell: the command and the system user."""
     import getpass

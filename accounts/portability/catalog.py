@@ -37,6 +37,7 @@ PUBLIC_MEMBERS = {
     "memberships": "public/memberships.jsonl",
     "invitations": "public/invitations.jsonl",
     "api_tokens": "public/api_tokens.jsonl",
+    "account_events": "public/account_events.jsonl",
 }
 
 # Every public model that points at an account, and what an export does with it. A model
@@ -47,6 +48,7 @@ PUBLIC_ACCOUNT_MODELS = {
     "accounts.Membership": "exported with the user's e-mail; restored; deleted",
     "accounts.Invitation": "exported without the link's hash; restored without a link; deleted",
     "accounts.ApiToken": "exported without the key's hash; restored revoked; deleted",
+    "accounts.AccountEvent": "exported (the suspension history, with who by e-mail); not restored (the new account's history starts at its import); deleted",
 }
 
 # Columns that hold a public user's id without a foreign key, and when they do: (column,

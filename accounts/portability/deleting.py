@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name, schema_exists
 
 from accounts.middleware import tenant_cache_clear
-from accounts.models import Account, ApiToken, Domain, Invitation, Membership
+from accounts.models import Account, AccountEvent, ApiToken, Domain, Invitation, Membership
 from accounts.portability.exporting import ExportSummary, ProgressFactory, _no_progress, account_export
 from config.errors import ApplicationError
 from config.redis import redis_client
@@ -61,6 +61,7 @@ def account_delete(
         ("memberships", Membership.objects.filter(account=account)),
         ("invitations", Invitation.objects.filter(account=account)),
         ("api_tokens", ApiToken.objects.filter(account=account)),
+        ("account_events", AccountEvent.objects.filter(account=account)),
     ]:
         summary.deleted[label] = queryset.delete()[0]
     Account.objects.filter(pk=account.pk).delete()

@@ -24,7 +24,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
-from accounts.models import Account, ApiToken, Domain, Invitation, Membership, User
+from accounts.models import Account, AccountEvent, ApiToken, Domain, Invitation, Membership, User
 from accounts.portability import catalog
 from config.errors import ApplicationError
 
@@ -109,6 +109,7 @@ def _write_archive(archive: zipfile.ZipFile, *, account: Account, progress: Prog
             (Membership, catalog.PUBLIC_MEMBERS["memberships"], _memberships_rows(account)),
             (Invitation, catalog.PUBLIC_MEMBERS["invitations"], _rows(Invitation, Invitation.objects.filter(account=account), skip={"account_id"})),
             (ApiToken, catalog.PUBLIC_MEMBERS["api_tokens"], _rows(ApiToken, ApiToken.objects.filter(account=account), skip={"account_id"})),
+            (AccountEvent, catalog.PUBLIC_MEMBERS["account_events"], _account_events_rows(account)),
         ]
         for model, name, rows in public_rows:
             counts[model._meta.label] = _member_write(archive, name, rows)
@@ -184,6 +185,12 @@ def _memberships_rows(account: Account) -> Iterable[dict]:
     for row in _rows(Membership, queryset, skip={"id", "account_id"}):
         email, name = people[row["user_id"]]
         yield {**row, "user_email": email, "user_full_name": name}  # readable without users.jsonl
+
+
+def _account_events_rows(account: Account) -> Iterable[dict]:
+    operators = dict(User.objects.filter(pk__in=AccountEvent.objects.filter(account=account).values("by_id")).values_list("pk", "email"))
+    for row in _rows(AccountEvent, AccountEvent.objects.filter(account=account), skip={"id", "account_id"}):
+        yield {**row, "by_email": operators.get(row["by_id"])}  # the operator, readable without their id
 
 
 def _users_rows(user_ids: set[int]) -> Iterable[dict]:

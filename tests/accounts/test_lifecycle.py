@@ -76,9 +76,9 @@ def test_each_command_twice_changes_nothing_the_second_time_and_says_so(alpha, c
 @pytest.mark.django_db
 @pytest.mark.parametrize("command", ["account_suspend", "account_resume"])
 @pytest.mark.parametrize(("slug", "message"), [
-    ("Bad-Slug", "slug 'Bad-Slug' is invalid"),
+    ("Bad-Slug", "'Bad-Slug' is not an account slug"),
     ("zeta", "no account 'zeta'"),
-    ("public", "the platform's own account (public schema) cannot be suspended or resumed"),
+    ("public", "'public' is the platform's own schema, not an account"),
 ])
 def test_bad_slug_unknown_account_and_public_schema_are_refused_changing_nothing(django_db_setup, command, slug, message):
     if command == "account_resume":  # something to resume, so a refusal that changed state would show
@@ -100,8 +100,8 @@ def test_a_reason_too_long_is_refused_changing_nothing(alpha):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("arguments", "line"), [
-    (["account_suspend", "public"], "CommandError: the platform's own account (public schema) cannot be suspended or resumed"),
-    (["account_resume", "nosuchaccount"], "CommandError: no account 'nosuchaccount'"),
+    (["account_suspend", "public"], "CommandError: 'public' is the platform's own schema, not an account"),
+    (["account_resume", "nosuchaccount"], "CommandError: no account 'nosuchaccount' (the account's slug, as in its schema name)"),
 ])
 def test_a_refused_command_exits_1_with_one_line(django_db_setup, arguments, line):
     before = _states()

@@ -124,7 +124,7 @@ def test_bad_input_stops_with_one_readable_line_and_changes_nothing(alpha, tmp_p
     good = _csv(tmp_path / "good.csv", _rows())
     cases = [
         (("ai_import_examples",), {"account": "nosuch", "csv": good}, "no account 'nosuch'"),
-        (("ai_import_examples",), {"account": "public", "csv": good}, "no account 'public'"),
+        (("ai_import_examples",), {"account": "public", "csv": good}, "'public' is the platform's own schema, not an account"),
         (("ai_import_examples",), {"account": "alpha", "csv": str(tmp_path / "missing.csv")}, "no such file"),
         (("ai_import_examples",), {"account": "alpha", "csv": _csv(tmp_path / "h.csv", _rows(), header=("message", "category"))}, "header 'text,label'"),
         (("ai_import_examples",), {"account": "alpha", "csv": _csv(tmp_path / "e.csv", [], header=None)}, "header 'text,label'"),

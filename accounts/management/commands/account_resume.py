@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.lifecycle import account_for_operator, account_resume, command_source
+from accounts.commands import account_get
+from accounts.lifecycle import account_resume, command_source
 from config.errors import ApplicationError
 
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, slug, **options):
         try:
-            change = account_resume(account_for_operator(slug), by=None, source=command_source("account_resume"))
+            change = account_resume(account_get(slug), by=None, source=command_source("account_resume"))
         except ApplicationError as error:
             raise CommandError(error.message) from error
         self.stdout.write(change.message)

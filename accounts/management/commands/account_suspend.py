@@ -3,7 +3,8 @@ nothing is deleted (accounts/lifecycle.py)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.lifecycle import account_for_operator, account_suspend, command_source
+from accounts.commands import account_get
+from accounts.lifecycle import account_suspend, command_source
 from config.errors import ApplicationError
 
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, slug, reason, **options):
         try:
-            change = account_suspend(account_for_operator(slug), reason=reason, by=None, source=command_source("account_suspend"))
+            change = account_suspend(account_get(slug), reason=reason, by=None, source=command_source("account_suspend"))
         except ApplicationError as error:
             raise CommandError(error.message) from error
         self.stdout.write(change.message)
