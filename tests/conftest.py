@@ -204,15 +204,17 @@ def database_url_of_test_db() -> str:
 
 
 @contextlib.contextmanager
-def _stack_process(what: str, command: list[str], log_dir: Path, is_ready):
+def _stack_process(what: str, command: list[str], log_dir: Path, is_ready, env: dict[str, str] | None = None):
     """Run a process of the stack (worker, web) against the test database and the suite's
-    queue until the block ends; fail with the tail of its log if it does not come up."""
+    queue until the block ends; fail with the tail of its log if it does not come up.
+    `env` overrides (another DATABASE_URL, a pooling mode, ...) go over these."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url_of_test_db(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "DB_CONN_MAX_AGE": "0",
+        **(env or {}),
     }
     log_path = log_dir / f"{what}.log"
     with open(log_path, "wb") as log:

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import connection
 from django_tenants.utils import tenant_context
 
-from tests.conftest import REPO_DIR, _answers, _free_port
+from tests.conftest import _answers, _free_port, _stack_process
 from tests.conversations.factories import InboxFactory
 
 pytestmark = pytest.mark.usefixtures("committed_db")
@@ -110,40 +110,22 @@ def web_server(database_url: str, db_pool_mode: str):
     """gunicorn, one worker with 8 threads, each keeping its own connection (DB_CONN_MAX_AGE)."""
     port = _free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "DB_POOL_MODE": db_pool_mode,
         "DB_CONN_MAX_AGE": "60",
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "WIDGET_SESSION_RATE": "100000/min",
         "WIDGET_ADDRESS_RATE": "100000/min",
         "WIDGET_SESSION_CREATE_RATE": "100000/min",
     }
-    log = Path(tempfile.mkstemp(prefix="hearth-pgbouncer-web-", suffix=".log")[1])
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "1", "--threads", "8",
-             "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-            cwd=REPO_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "1", "--threads", "8",
+               "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while not _answers(f"{url}/admin/login/"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn behind PgBouncer did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
+    log_dir = Path(tempfile.mkdtemp(prefix="hearth-pgbouncer-web-"))
     try:
-        yield url
+        with _stack_process("gunicorn behind PgBouncer", command, log_dir, lambda: _answers(f"{url}/admin/login/"), env=env):
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.unlink(missing_ok=True)
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def _concurrent_customers(url: str, inboxes: dict[str, object]) -> dict[str, list[str]]:
