@@ -22,7 +22,7 @@ from accounts.lifecycle import REASON_MAX_LENGTH, account_resume, account_suspen
 from accounts.models import Account, AccountEvent, ApiToken, Domain, Membership, User
 from accounts.selectors import account_activity
 from accounts.sites import desk_admin_site, platform_admin_site
-from config.admin import HearthModelAdmin, HearthTabularInline
+from config.admin import HearthModelAdmin, HearthTabularInline, ReadOnlyTabularInline
 from config.errors import ApplicationError
 
 __all__ = ["desk_admin_site", "platform_admin_site"]
@@ -41,23 +41,13 @@ class MembershipInline(HearthTabularInline):
     fields = ["user", "account", "role", "availability", "max_concurrent_conversations"]
 
 
-class AccountEventInline(HearthTabularInline):
+class AccountEventInline(ReadOnlyTabularInline):
     """Who suspended or resumed the account, when and why (written by accounts/lifecycle.py)."""
 
     model = AccountEvent
-    extra = 0
     fields = ["at", "action", "reason", "by", "source"]
     readonly_fields = fields
     verbose_name_plural = "Suspensions and resumptions"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Account, site=platform_admin_site)

@@ -179,3 +179,20 @@ class HearthTabularInline(ConversationScoped, admin.TabularInline):
 
 class HearthStackedInline(ConversationScoped, admin.StackedInline):
     formfield_overrides = FORMFIELD_OVERRIDES
+
+
+class ReadOnlyTabularInline(HearthTabularInline):
+    """Rows shown beside their parent that only the code writes (an article's passages, an
+    account's suspension history): never added, edited or deleted from the admin."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

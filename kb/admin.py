@@ -19,7 +19,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
 from accounts.sites import desk_admin_site
-from config.admin import HearthModelAdmin, HearthTabularInline
+from config.admin import HearthModelAdmin, ReadOnlyTabularInline
 from kb import services
 from kb.importing import MAX_BODY_CHARS
 from kb.markdown import html_sanitise, markdown_render
@@ -28,24 +28,13 @@ from kb.models import Article, Chunk
 TEXT_PREVIEW_CHARS = 300
 
 
-class ChunkInline(HearthTabularInline):
+class ChunkInline(ReadOnlyTabularInline):
     model = Chunk
     fields = ["position", "heading_path", "text_start", "token_count", "embedding_model"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = False
     verbose_name = "passage"
     verbose_name_plural = "passages (as search and drafts see them; rebuilt from the article)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="text")
     def text_start(self, chunk):
