@@ -25,7 +25,9 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.core.handlers.wsgi import get_path_info
 from django.test import Client
+from django.test.client import ClientHandler
 from django_tenants.utils import get_public_schema_name
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -122,19 +124,47 @@ def beta(django_db_setup):
     return Account.objects.get(schema_name=BETA)
 
 
+class HearthClient(Client):
+    """Django's test client, routing each request as config/wsgi.py does: a widget API path
+    through the widget API's handler (config/widget_handler.py), anything else through
+    Django's usual one. The clients below are these, so every widget API test goes the way
+    production does."""
+
+    def __init__(self, enforce_csrf_checks=False, **kwargs):
+        super().__init__(enforce_csrf_checks=enforce_csrf_checks, **kwargs)
+        self.handler = _RoutingClientHandler(self.handler, enforce_csrf_checks)
+
+
+class _RoutingClientHandler:
+    def __init__(self, desk_handler, enforce_csrf_checks):
+        from config.widget_handler import WidgetApiMiddlewareMixin
+
+        class WidgetApiClientHandler(WidgetApiMiddlewareMixin, ClientHandler):
+            pass
+
+        self.desk_handler = desk_handler
+        self.widget_api_handler = WidgetApiClientHandler(enforce_csrf_checks)
+
+    def __call__(self, environ):
+        from conversations.api.cors import is_widget_api_path
+
+        widget_api = is_widget_api_path(get_path_info(environ))
+        return (self.widget_api_handler if widget_api else self.desk_handler)(environ)
+
+
 @pytest.fixture
 def alpha_client():
-    return Client(HTTP_HOST=f"{ALPHA}.localhost")
+    return HearthClient(HTTP_HOST=f"{ALPHA}.localhost")
 
 
 @pytest.fixture
 def beta_client():
-    return Client(HTTP_HOST=f"{BETA}.localhost")
+    return HearthClient(HTTP_HOST=f"{BETA}.localhost")
 
 
 @pytest.fixture
 def public_client():
-    return Client(HTTP_HOST="localhost")
+    return HearthClient(HTTP_HOST="localhost")
 
 
 def _reset_committed_data() -> None:

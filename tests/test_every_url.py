@@ -36,6 +36,7 @@ from conversations.events import Actor
 from conversations.models import Conversation, Message
 from conversations.widget import identifier_hash_for, widget_session_open
 from tests.accounts.factories import MembershipFactory, UserFactory
+from tests.conftest import HearthClient
 from tests.conversations.factories import CannedResponseFactory, InboxFactory, LabelFactory, TeamFactory, TeamMemberFactory
 
 # Strings that appear only in the data they mark, never in a request this test sends.
@@ -163,7 +164,7 @@ class World:
 
 
 def _client(host: str) -> Client:
-    return Client(HTTP_HOST=host, raise_request_exception=False)
+    return HearthClient(HTTP_HOST=host, raise_request_exception=False)
 
 
 def _signed_in(account, user, host: str) -> Client:

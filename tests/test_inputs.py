@@ -207,9 +207,9 @@ def test_cors_answers_only_on_widget_paths(alpha_client, inbox):
 
 @pytest.mark.parametrize("host", ["ALPHA.localhost", "alpha.localhost.", "Alpha.LocalHost."])
 def test_a_host_differing_in_case_or_trailing_dot_is_the_same_tenant(db, alpha, inbox, host):
-    from django.test import Client
+    from tests.conftest import HearthClient
 
-    response = Client(HTTP_HOST=host).get(f"/api/widget/v1/config?widget_token={inbox.widget_token}")
+    response = HearthClient(HTTP_HOST=host).get(f"/api/widget/v1/config?widget_token={inbox.widget_token}")
     assert response.status_code == 200, response.content
     assert response.json()["inbox"] == inbox.name
 

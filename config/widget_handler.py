@@ -1,0 +1,86 @@
+"""The widget API's own Django handler: the same application, with the middleware a bearer-token
+JSON API has no use for left out.
+
+`config/wsgi.py` hands every request whose path is a widget API path (the paths CORS is open
+for, `conversations.api.cors.is_widget_api_path`) to `WidgetApiHandler`, and everything else to
+Django's usual handler. The two differ only in the middleware they run: the widget handler runs
+`settings.MIDDLEWARE` in its order, minus `SKIPPED_FOR_THE_WIDGET_API` below. Skipping by a
+list of named exceptions (rather than listing what to keep) means a middleware added to
+MIDDLEWARE later runs on the widget API too, unless someone decides here that it need not.
+
+Why each skipped one does nothing for a widget API request:
+- WhiteNoise answers only paths under STATIC_URL (`/static/`); a widget API path never is one.
+- Sessions: the widget authenticates with `Authorization: Bearer <session token>`
+  (WidgetSessionAuthentication); no widget view, permission, throttle or error handler reads
+  `request.session`, and an untouched session writes no cookie and no `Vary: Cookie`.
+- CSRF: DRF's views are csrf_exempt (APIView.as_view), so CsrfViewMiddleware never checks a
+  widget request, and no widget response calls get_token(), so it never sets its cookie.
+- Authentication (`request.user` from the session): the widget API's identity is the session
+  token, set on DRF's request by WidgetSessionAuthentication; Django's user is never read.
+- Messages: stored in the session for the desk's pages; the API has none to show.
+
+What still runs, in MIDDLEWARE's order: the input guard (NUL anywhere, a Host outside
+ALLOWED_HOSTS), tenant routing, CORS, the suspended account's 403, the security headers
+(and the HTTPS redirect), CommonMiddleware (Content-Length; APPEND_SLASH as for every path)
+and X-Frame-Options. `tests/config/test_widget_handler.py` sends the same widget requests
+through both handlers and compares what comes back.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.wsgi import WSGIHandler
+from django.utils.module_loading import import_string
+
+SKIPPED_FOR_THE_WIDGET_API = frozenset({
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+})
+
+
+def widget_api_middleware() -> list[str]:
+    """settings.MIDDLEWARE, in its order, without what the widget API does not need."""
+    return [path for path in settings.MIDDLEWARE if path not in SKIPPED_FOR_THE_WIDGET_API]
+
+
+class WidgetApiMiddlewareMixin:
+    """Builds a handler's middleware chain from widget_api_middleware() instead of
+    settings.MIDDLEWARE. For synchronous handlers only (WSGI, and Django's test client's
+    handler in the tests): every middleware in the list is sync-capable, so there is no
+    sync/async adapting to do, which is all that Django's own load_middleware adds."""
+
+    def load_middleware(self, is_async=False):
+        if is_async:
+            raise ImproperlyConfigured("the widget API's handler is synchronous (WSGI)")
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        handler = convert_exception_to_response(self._get_response)
+        for middleware_path in reversed(widget_api_middleware()):
+            middleware = import_string(middleware_path)
+            if not getattr(middleware, "sync_capable", True):
+                raise ImproperlyConfigured(f"{middleware_path} cannot run in the widget API's synchronous handler")
+            try:
+                instance = middleware(handler)
+            except MiddlewareNotUsed:
+                continue
+            if instance is None:
+                raise ImproperlyConfigured(f"Middleware factory {middleware_path} returned None.")
+            if hasattr(instance, "process_view"):
+                self._view_middleware.insert(0, instance.process_view)
+            if hasattr(instance, "process_template_response"):
+                self._template_response_middleware.append(instance.process_template_response)
+            if hasattr(instance, "process_exception"):
+                self._exception_middleware.append(instance.process_exception)
+            handler = convert_exception_to_response(instance)
+        self._middleware_chain = handler
+
+
+class WidgetApiHandler(WidgetApiMiddlewareMixin, WSGIHandler):
+    """Django's WSGI handler (request signals, connection handling, error responses) with the
+    widget API's middleware."""
