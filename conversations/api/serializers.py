@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from ai.models import Category
 from ai.selectors import categories_active
@@ -123,6 +126,23 @@ class AgentConversationDetailSerializer(AgentConversationSerializer):
 
 class ContentInput(serializers.Serializer):
     content = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=True)
+
+    @classmethod
+    def content_of(cls, data: dict) -> str:
+        """What `ContentInput(data=data).is_valid(raise_exception=True)` validates, by the same
+        declared field (its rules and messages), without building a serializer: the widget's
+        POST message is its hot path, and a serializer copies and binds its fields on every
+        use. The field is used unbound, so no request's state stays on it (threads share it).
+        tests/conversations/test_widget_payload.py holds the two to the same answers."""
+        if not isinstance(data, Mapping):  # not from the API's JSON parser: the serializer says why
+            serializer = cls(data=data)
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data["content"]
+        field = cls._declared_fields["content"]
+        try:
+            return field.run_validation(data.get("content", empty))
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({"content": error.detail}) from error
 
 
 class ConversationCreateInput(ContentInput):

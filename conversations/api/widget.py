@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -53,7 +54,28 @@ def _idempotency_key(request) -> str | None:
     return key
 
 
+class WidgetContentNegotiation(DefaultContentNegotiation):
+    """DRF's content negotiation, answered without parsing in the widget's usual case: the API
+    has one renderer (JSON), and a browser's fetch() or an HTTP library sends `Accept: */*` or
+    none, or asks for JSON, for which DRF's negotiation picks the same renderer and media type.
+    Anything else (a `?format=`, another Accept) is negotiated by DRF as before (a 406 when
+    JSON is not acceptable)."""
+
+    PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        plain = (
+            format_suffix is None and len(renderers) == 1 and renderers[0].media_type == "application/json"
+            and request.META.get("HTTP_ACCEPT", "*/*").strip() in self.PLAIN_ACCEPTS
+            and "format=" not in request.META.get("QUERY_STRING", "")
+        )
+        if plain:
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
+
 class WidgetApi(APIView):
+    content_negotiation_class = WidgetContentNegotiation
     authentication_classes = [WidgetSessionAuthentication]
     permission_classes = [HasWidgetSession]
     throttle_classes = [WidgetSessionThrottle, WidgetAddressThrottle]
@@ -136,6 +158,7 @@ SessionOutput = inline_serializer("WidgetSession", {
 
 
 class SessionCreateApi(APIView):
+    content_negotiation_class = WidgetContentNegotiation
     authentication_classes = []
     permission_classes = []
     throttle_classes = [WidgetSessionCreateThrottle, WidgetAddressThrottle]
@@ -232,10 +255,9 @@ class MessageListApi(WidgetApi):
         # Only the id and the contact (the session's, which found it): the service locks and
         # reads the row itself.
         conversation = Conversation.from_db(None, ["id", "contact_id"], [self.conversation_id(number), self.session.contact_id])
-        data = ContentInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        content = ContentInput.content_of(request.data)
         message, created = services.message_add_incoming(
-            conversation=conversation, content=data.validated_data["content"], idempotency_key=_idempotency_key(request)
+            conversation=conversation, content=content, idempotency_key=_idempotency_key(request)
         )
         return Response(_messages_payload([message])[0], status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -297,6 +319,7 @@ ConfigOutput = inline_serializer("WidgetConfig", {
 class ConfigApi(APIView):
     """Works with a session or, before one exists, with `?widget_token=`."""
 
+    content_negotiation_class = WidgetContentNegotiation
     authentication_classes = [WidgetSessionAuthentication]
     permission_classes = []
     throttle_classes = [WidgetAddressThrottle]

@@ -7,10 +7,11 @@ import json
 
 import pytest
 from django.db.models import F
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 
 from conversations import services
-from conversations.api.serializers import WidgetMessageSerializer
+from conversations.api.serializers import ContentInput, WidgetMessageSerializer
 from conversations.api.widget import _agent_first_names, _messages_payload
 from conversations.models import Message, MessageFeedback
 
@@ -36,3 +37,25 @@ def test_plain_payload_matches_the_serializer(open_conversation, make_member):
     assert render(plain) == render(expected)
     names = {m["content"]: m["sender_name"] for m in json.loads(render(plain))}
     assert names == {"My parcel is late": "", "On it": "Dana", "Try the tracking page": "Assistant", "Hello": "Support", "Thanks": ""}
+
+
+CONTENTS = [
+    {"content": "Where is my parcel?"}, {"content": "  padded  "}, {"content": ""}, {"content": "   "}, {"content": None},
+    {"content": 42}, {"content": 4.5}, {"content": True}, {"content": ["a"]}, {"content": {"a": 1}}, {},
+    {"content": "x" * 10000}, {"content": "x" * 10001}, {"content": "nul \x00 inside"}, {"content": "surrogate \ud800"},
+    {"content": "ok", "extra": "ignored"}, ["not", "an", "object"], "text",
+]
+
+
+@pytest.mark.parametrize("data", CONTENTS, ids=range(len(CONTENTS)))
+def test_the_posts_content_check_answers_as_the_serializer(data):
+    """The POST message validates with ContentInput.content_of: the same content, or the same
+    errors (field, message and code), as the ContentInput serializer it documents."""
+    serializer = ContentInput(data=data)
+    if serializer.is_valid():
+        assert ContentInput.content_of(data) == serializer.validated_data["content"]
+        return
+    with pytest.raises(ValidationError) as raised:
+        ContentInput.content_of(data)
+    assert raised.value.detail == serializer.errors  # the fields and their messages
+    assert raised.value.get_codes() == {field: [error.code for error in errors] for field, errors in serializer.errors.items()}
