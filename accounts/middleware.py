@@ -36,7 +36,7 @@ from django_tenants.utils import get_public_schema_name, get_tenant_domain_model
 
 from config.errors import error_body
 from config.middleware import is_api_path
-from config.redis import redis_client
+from config.redis import redis_client, round_trip
 
 logger = logging.getLogger(__name__)
 TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL)
@@ -79,9 +79,12 @@ def tenant_cache_invalidate() -> None:
 
 def _tenant_cache_sync() -> None:
     try:
-        generation = redis_client().get(TENANT_CACHE_GENERATION_KEY) or "0"
+        # Every request's GET, so without redis-py's per-command machinery (config.redis.round_trip).
+        generation = round_trip(redis_client(), [("GET", TENANT_CACHE_GENERATION_KEY)])[0] or "0"
     except redis.RedisError:
         generation = None  # no way to know whether a change was missed: read the database
+    if isinstance(generation, redis.ResponseError):
+        generation = None
     if generation is None or generation != _tenant_cache_generation[0]:
         _tenant_cache.clear()
         _tenant_cache_generation[0] = generation
