@@ -309,6 +309,7 @@ def profile_in_process(widget_token: str, requests: int, top: int, dump: str = "
             operation()
         profiler.disable()
         if dump:
+            Path(dump).mkdir(parents=True, exist_ok=True)
             profiler.dump_stats(Path(dump) / f"{name.split()[0].lower()}.prof")
         # Python function calls per request: a measure of work that a busy machine does not move.
         calls = pstats.Stats(profiler).total_calls / requests
