@@ -7,7 +7,7 @@ from django.core.handlers.wsgi import get_path_info
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-desk_application = get_wsgi_application()  # sets Django up: the imports below need it
+default_application = get_wsgi_application()  # sets Django up: the imports below need it
 
 from config.widget_handler import WidgetApiHandler  # noqa: E402
 from conversations.api.cors import is_widget_api_path  # noqa: E402
@@ -16,5 +16,5 @@ widget_api_application = WidgetApiHandler()
 
 
 def application(environ, start_response):
-    handler = widget_api_application if is_widget_api_path(get_path_info(environ)) else desk_application
+    handler = widget_api_application if is_widget_api_path(get_path_info(environ)) else default_application
     return handler(environ, start_response)
