@@ -284,3 +284,22 @@ def test_the_platform_suspend_action_refuses_a_bad_reason_and_the_platforms_own_
     assert (sorted(Account.objects.values_list("schema_name", "state")), AccountEvent.objects.count()) == before
     if told is not None:
         assert told in [str(message) for message in response.context["messages"]]
+
+
+@pytest.mark.parametrize(("field", "value", "told"), [
+    ("timezone", "Mars/Olympus_Mons", "timezone"),
+    ("retention_message_days", 0, "retention_message_days"),
+    ("plan", "platinum", "plan"),
+    ("name", "Acme\x00", "name"),
+])
+def test_an_export_whose_account_fields_were_edited_into_nonsense_is_refused_whole(alpha, tmp_path, field, value, told):
+    """An account row the desk cannot serve (a time zone no clock knows, a retention of 0 days
+    that would erase everything tonight) never becomes a tenant: one line, nothing made."""
+    from tests.accounts.test_export_commands import _export_of, _snapshot, _with_manifest
+
+    _export_of(alpha, tmp_path / "alpha.zip")
+    _with_manifest(tmp_path / "alpha.zip", tmp_path / "edited.zip", lambda manifest: manifest["account"].update({field: value}))
+    before = _snapshot()
+    with pytest.raises(CommandError, match=rf"^the export's account is not valid: {told}: "):
+        call_command("account_import", str(tmp_path / "edited.zip"), "--slug", "fresh")
+    assert _snapshot() == before
