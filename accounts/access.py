@@ -106,6 +106,21 @@ def membership_role(user, *, account) -> str | None:
 # Who may see an inbox's HMAC secret (once), the account's API tokens and pending invitations.
 RUNS_THE_ACCOUNT = frozenset({Role.OWNER, Role.ADMIN})
 
+OWNER_ROLE_MESSAGE = "only an owner may give or take away the owner role"
+
+
+def roles_assignable(user, *, account) -> frozenset[str]:
+    """The roles `user` may give (an invitation's, a member's new one) or take away (a
+    member's old one, a removal). Only an owner makes or unmakes owners: what owners alone may
+    do (erase a contact, set retention) would otherwise be any admin's, by promoting a second
+    login of theirs or removing the owners."""
+    role = membership_role(user, account=account)
+    if role == Role.OWNER:
+        return frozenset(Role.values)
+    if role == Role.ADMIN:
+        return frozenset(Role.values) - {Role.OWNER}
+    return frozenset()
+
 
 def user_runs_account(user, *, account) -> bool:
     return membership_role(user, account=account) in RUNS_THE_ACCOUNT

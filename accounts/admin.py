@@ -18,6 +18,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from accounts import desk_admin  # noqa: F401  (registers members, invitations, tokens on the desk)
+from accounts.forms import RetentionPeriodsForm
 from accounts.lifecycle import REASON_MAX_LENGTH, account_resume, account_suspend
 from accounts.models import Account, AccountEvent, ApiToken, Domain, Membership, User
 from accounts.selectors import account_activity
@@ -56,6 +57,7 @@ class AccountAdmin(HearthModelAdmin):
     this month's conversations and AI cost and its background jobs' last runs: read for the
     whole page at once (accounts.selectors.account_activity), never per row."""
 
+    form = RetentionPeriodsForm  # with the admin's other fields; the periods within their bounds
     list_display = ["name", "schema_name", "plan", "state", "members", "conversations_this_month", "ai_cost_this_month", "job_runs", "created_at"]
     list_filter = ["plan", "state"]
     list_per_page = 100

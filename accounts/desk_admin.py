@@ -14,6 +14,8 @@ from django.http import HttpResponseRedirect
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
+from accounts.access import OWNER_ROLE_MESSAGE, roles_assignable
+from accounts.forms import RetentionPeriodsForm
 from accounts.models import Account, ApiToken, Invitation, Membership
 from accounts.plans import PlanLimitExceeded
 from accounts.services import (
@@ -60,9 +62,38 @@ class MemberAdmin(HearthModelAdmin):
     def member_name(self, obj):
         return obj.user.full_name
 
+    def _may_change_role_of(self, request, membership) -> bool:
+        return membership.role in roles_assignable(request.user, account=request.tenant)
+
+    def get_readonly_fields(self, request, obj=None):
+        # An owner's role is an owner's to change (accounts.access.roles_assignable).
+        if obj is not None and not self._may_change_role_of(request, obj):
+            return ["role"]
+        return []
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        assignable = roles_assignable(request.user, account=request.tenant)
+        if "role" in form.base_fields:
+            form.base_fields["role"].choices = [(value, label) for value, label in form.base_fields["role"].choices if value in assignable]
+        return form
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not self._may_change_role_of(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        if any(not self._may_change_role_of(request, membership) for membership in queryset):
+            raise PermissionDenied(OWNER_ROLE_MESSAGE)
+        super().delete_queryset(request, queryset)
+
     def save_model(self, request, obj, form, change):
         if obj.account_id != request.tenant.pk:
             raise PermissionDenied
+        assignable = roles_assignable(request.user, account=request.tenant)
+        if "role" in form.changed_data and (obj.role not in assignable or form.initial.get("role") not in assignable):
+            raise PermissionDenied(OWNER_ROLE_MESSAGE)
         availability = obj.availability
         if change and "availability" in form.changed_data:
             obj.availability = form.initial["availability"]  # changed by the service, which records it
@@ -158,7 +189,14 @@ class InvitationAdmin(HearthModelAdmin):
         form = super().get_form(request, obj, **kwargs)
         account = request.tenant
 
+        assignable = roles_assignable(request.user, account=account)
+
         class AccountInvitationForm(form):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                if "role" in self.fields:  # an admin invites anyone but an owner (accounts.access)
+                    self.fields["role"].choices = [(value, label) for value, label in self.fields["role"].choices if value in assignable]
+
             def clean_email(self):
                 email = self.cleaned_data["email"].strip().lower()
                 if Membership.objects.filter(account=account, user__email__iexact=email).exists():
@@ -230,27 +268,12 @@ class AccountApiTokenAdmin(HearthModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
 
 
-class AccountSettingsForm(forms.ModelForm):
-    retention_message_days = forms.IntegerField(
-        required=False, min_value=1, max_value=36_500, label="Keep messages for (days)",
-        help_text=Account._meta.get_field("retention_message_days").help_text,
-    )
-    retention_ai_payload_days = forms.IntegerField(
-        required=False, min_value=1, max_value=36_500, label="Keep AI prompts and responses for (days)",
-        help_text=Account._meta.get_field("retention_ai_payload_days").help_text,
-    )
-
-    class Meta:
-        model = Account
-        fields = ["retention_message_days", "retention_ai_payload_days"]
-
-
 @admin.register(Account, site=desk_admin_site)
 class AccountSettingsAdmin(HearthModelAdmin):
     """This account's own settings, for its owners (accounts.access): for now the retention
     periods, applied every night (conversations/services/retention.py)."""
 
-    form = AccountSettingsForm
+    form = RetentionPeriodsForm
     list_display = ["name", "plan", "retention_message_days", "retention_ai_payload_days"]
     fields = ["name", "plan", "retention_message_days", "retention_ai_payload_days"]
     readonly_fields = ["name", "plan"]

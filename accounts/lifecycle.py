@@ -6,7 +6,9 @@ changes is who is served:
   people signing in and to sessions already open (accounts.middleware.AccountSuspendedMiddleware);
 - its widget API and agents' API answer 403 with the error code `account_suspended`;
 - its Celery tasks are skipped when a worker picks them up (config.celery.SuspendAwareTask),
-  periodic ones included, so no per-task code is needed.
+  periodic ones included, so no per-task code is needed; except the nightly retention job,
+  which still erases what is past the account's retention periods (a suspension pauses
+  service, not the account's promise to its customers).
 Resuming sets the state back; nothing else was touched, so everything works again. Work a
 task would have done while the account was suspended is not replayed, except what the
 periodic sweeps find still pending (a customer message's follow-up, a stale report day).

@@ -17,6 +17,11 @@ from django_tenants.models import DomainMixin, TenantMixin
 from accounts.validators import validate_account_slug
 
 
+# A retention period's bounds: 0 days would erase every message at the next nightly run
+# (today's too), and a period past what a date can hold would stop that run for good.
+RETENTION_DAYS_MIN, RETENTION_DAYS_MAX = 1, 36_500
+
+
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Paris)", code="invalid_timezone")
@@ -44,7 +49,8 @@ class Account(TenantMixin):
     state = models.CharField(max_length=20, choices=State.choices, default=State.ACTIVE, editable=False)
     suspended_at = models.DateTimeField(null=True, blank=True, editable=False)
     suspended_reason = models.CharField(max_length=200, blank=True, editable=False)
-    # Retention (enforced nightly): blank keeps data for as long as the account exists.
+    # Retention (enforced nightly): blank keeps data for as long as the account exists; else
+    # RETENTION_DAYS_MIN .. RETENTION_DAYS_MAX days (accounts.forms, the retention service).
     retention_message_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Erase message contents older than this many days (blank: keep)."
     )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_exists
 
 from accounts import tenant_template
+from accounts.access import OWNER_ROLE_MESSAGE, roles_assignable
 from accounts.models import Account, ApiToken, Domain, Invitation, Membership, User, validate_timezone
 from accounts.plans import PlanLimitExceeded, account_lock, plan_limit_check
 from accounts.validators import validate_account_slug
@@ -213,6 +214,8 @@ def invitation_create(*, account: Account, email: str, role: str, invited_by: Us
         raise ApplicationError(f"role {role!r} is not one of {', '.join(Membership.Role.values)}", code="invalid_role")
     if account.schema_name == get_public_schema_name():
         raise ApplicationError("the platform account has no members; use is_superuser", code="public_account")
+    if role not in roles_assignable(invited_by, account=account):
+        raise ApplicationError(OWNER_ROLE_MESSAGE, code="role_not_allowed", fields={"role": ["not allowed"]})
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         # Only this account's own members are looked at: the inviter can see them anyway.
         raise ApplicationError(f"{email} is already a member of this account", code="already_member", fields={"email": ["already a member"]})

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from analytics import selectors
 from analytics.access import user_reads_reports
 from analytics.models import Dimension
+from config import inputs
 from config.api import error_responses
 from conversations.api.authentication import ApiTokenAuthentication, IsAccountMember
 from conversations.api.throttling import ApiUserThrottle
@@ -39,6 +40,11 @@ class PeriodInput(serializers.Serializer):
     category = serializers.CharField(required=False, max_length=50)
 
     def validate(self, data):
+        for name in ("since", "until"):
+            try:
+                inputs.day_check(data[name], what="the day")
+            except inputs.InvalidInput as error:
+                raise serializers.ValidationError({name: [error.message]}) from None
         if data["until"] < data["since"]:
             raise serializers.ValidationError({"until": ["must not be before since"]})
         if (data["until"] - data["since"]).days + 1 > selectors.MAX_PERIOD_DAYS:

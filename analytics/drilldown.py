@@ -15,6 +15,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 
 from analytics.models import NO_KEY, Dimension
 from analytics.rollups import day_bounds
+from config import inputs
 from conversations.models import ConversationEvent
 
 def days_parse(value: str | None) -> tuple[date, date] | None:
@@ -24,7 +25,8 @@ def days_parse(value: str | None) -> tuple[date, date] | None:
     first, _, last = value.partition("..")
     try:
         since, until = date.fromisoformat(first), date.fromisoformat(last or first)
-    except ValueError:
+        inputs.day_check(since), inputs.day_check(until)
+    except ValueError:  # InvalidInput too: a day whose end in the account's zone is no date
         return None
     return (since, until) if since <= until else None
 

@@ -467,15 +467,16 @@ def period_monthly(*, since: date, until: date, scope: Scope = Scope()) -> list[
 
 
 def ai_month_allowance() -> dict:
-    """This calendar month's AI provider calls and cost (the account's time zone, from the
-    first of the month through today, today live) against the plan's allowance
-    (accounts.plans.limits_for): a None allowance is unlimited."""
+    """This calendar month's AI provider calls and cost (the account's time zone) against the
+    plan's allowance (accounts.plans.limits_for): a None allowance is unlimited. The figures
+    are the plan's own (ai.plan_allowance.ai_usage_this_month: what counts, and the counter
+    that pauses the AI), so the tile never says there is room the plan does not see."""
     from accounts.plans import limits_for
+    from ai.plan_allowance import ai_usage_this_month
 
     today = account_today()
-    days = ai_usage_daily(since=today.replace(day=1), until=today)
-    calls = sum(day["calls"] for day in days.values())
-    cost = sum((Decimal(day["cost"]) for day in days.values()), Decimal(0))
+    usage = ai_usage_this_month()
+    calls, cost = usage.calls, usage.cost
     limits = limits_for(connection.tenant)
     budget = limits.ai_budget_usd_per_month
     return {

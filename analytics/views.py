@@ -28,6 +28,7 @@ from analytics.access import user_reads_reports
 from analytics.drilldown import queue_path_fixed, queue_url
 from analytics.models import Dimension
 from analytics.rollups import account_today, account_zone
+from config import inputs
 
 PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom")]
 PAGES = [
@@ -138,6 +139,12 @@ class FilterForm(forms.Form):
             raise forms.ValidationError("Filter by one of inbox, team, agent or category at a time.")
         if data.get("period") == "custom":
             since, until = data.get("since"), data.get("until")
+            for day in (since, until):
+                if day is not None:
+                    try:
+                        inputs.day_check(day, what="A day")
+                    except inputs.InvalidInput as error:
+                        raise forms.ValidationError(f"{error.message}.") from None
             if not since or not until or until < since:
                 raise forms.ValidationError("A custom period needs a first day on or before its last day.")
             if (until - since).days + 1 > selectors.MAX_PERIOD_DAYS:

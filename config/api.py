@@ -26,6 +26,8 @@ from config.ratelimit import windows_count
 CONFLICT_CODES = {"already_rated", "already_member", "duplicate_external_id", "slug_taken", "domain_taken", "draft_not_pending"}
 # Codes of ApplicationError that mean "the account's plan does not allow it" (accounts/plans.py), answered 402.
 PAYMENT_REQUIRED_CODES = {"plan_limit_exceeded"}
+# Codes of ApplicationError that mean "your role may not do this with these values", answered 403.
+FORBIDDEN_CODES = {"role_not_allowed"}
 
 
 def _flatten(detail) -> dict[str, list[str]]:
@@ -41,6 +43,7 @@ def api_exception_handler(exc, context):
         code = (
             status.HTTP_409_CONFLICT if exc.code in CONFLICT_CODES
             else status.HTTP_402_PAYMENT_REQUIRED if exc.code in PAYMENT_REQUIRED_CODES
+            else status.HTTP_403_FORBIDDEN if exc.code in FORBIDDEN_CODES
             else status.HTTP_400_BAD_REQUEST
         )
         return Response(error_body(exc.code, exc.message, exc.fields), status=code)

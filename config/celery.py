@@ -11,7 +11,9 @@ entry without `tenant_schemas` is sent once for every tenant schema (never publi
 A suspended account's tasks are skipped (`SuspendAwareTask`, the base of every task): the
 worker asks the database, after switching to the task's schema and before running its body,
 whether the account is suspended. Queued, retried and periodic tasks alike; no task needs code
-of its own for it (accounts/lifecycle.py).
+of its own for it (accounts/lifecycle.py). The one exception is declared on the task
+(`runs_while_suspended=True`): an obligation the account owes its customers, not service to
+it (the retention job: a suspension pauses service, not the promise to erase old data).
 
 Each worker also writes a heartbeat to Redis (see `config.health`), which /healthz reads.
 """
@@ -38,6 +40,8 @@ class SuspendAwareTask(TenantTask):
     connection to the task's schema, so `connection.schema_name` is the task's tenant."""
 
     abstract = True
+    # True for a task that must run in a suspended account too (`@shared_task(runs_while_suspended=True)`).
+    runs_while_suspended = False
 
     def __call__(self, *args, **kwargs):
         from django.db import connection
@@ -46,7 +50,7 @@ class SuspendAwareTask(TenantTask):
         from accounts.lifecycle import schema_is_suspended
 
         schema = connection.schema_name
-        if schema != get_public_schema_name() and schema_is_suspended(schema):
+        if not self.runs_while_suspended and schema != get_public_schema_name() and schema_is_suspended(schema):
             logger.info("skipped %s[%s]: account %r is suspended", self.name, self.request.id, schema)
             return None
         return super().__call__(*args, **kwargs)

@@ -8,6 +8,8 @@ Python and PostgreSQL disagree at the edges, and each disagreement used to be a 
 - `json.loads` of `[[[[...]]]]` raises RecursionError, and accepts `NaN`, which jsonb refuses:
   JSON is loaded with a size and depth limit and strict numbers.
 - `hmac.compare_digest` raises TypeError on non-ASCII str: secrets are compared as bytes.
+- `date(9999, 12, 31)` parses, but the day after it (a day's end, the next month) overflows,
+  and so does year 1 in a time zone east of UTC: days are within FIRST_DAY .. LAST_DAY.
 
 Everything here raises `InvalidInput` (a ValueError) with a message a client can read, or
 returns a clean value; callers turn it into their own 400 (the API's error shape, a form error).
@@ -18,10 +20,15 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from datetime import date
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 MAX_JSON_DEPTH = 32
 MAX_JSON_BYTES = 64 * 1024
+
+# Far wider than any desk's history or plans, and far enough from date.min/date.max that a
+# period, the period before it, its months and its days' ends in any time zone stay dates.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")  # `\d` and str.isdigit() also accept "²" and "٣"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates UTF-8 cannot encode
@@ -67,6 +74,16 @@ def int_or_none(value, *, min_value: int = 0, max_value: int = MAX_ID) -> int | 
         return parse_int(value, min_value=min_value, max_value=max_value)
     except InvalidInput:
         return None
+
+
+# ----------------------------------------------------------------------------- days
+
+
+def day_check(day: date, *, what: str = "date") -> date:
+    """A day someone may ask about (a report's period, a filter's day): within FIRST_DAY .. LAST_DAY."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"{what} must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}")
+    return day
 
 
 # ----------------------------------------------------------------------------- text

@@ -45,7 +45,9 @@ def requeue_message_followups() -> int:
         return followups.message_followups_requeue()
 
 
-@shared_task(**RETRY)
+# Runs in a suspended account too: its retention periods are a promise to its customers that
+# a suspension (unpaid invoice, abuse review) does not pause (README, Operators).
+@shared_task(runs_while_suspended=True, **RETRY)
 def retention_apply() -> str:
     """Nightly, per tenant (beat): the account's retention periods (services/retention.py).
     Batches commit one by one, so a retry after a blip resumes where the run stopped."""

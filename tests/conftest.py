@@ -216,9 +216,14 @@ def _truncate(cursor, tables: list[str], attempts: int = 5) -> None:
 
 
 @pytest.fixture
-def committed_db(django_db_setup, django_db_blocker):
+def committed_db(request, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         yield
+        if "celery_worker" in request.fixturenames:
+            # What the test queued and did not wait for (a routing's reporting follow-up after
+            # the classification it waited for) would otherwise run after the truncation below
+            # and leave its rows in the next test's tenant.
+            celery_worker_drain(request.getfixturevalue("celery_worker"))
         _reset_committed_data()
 
 
@@ -276,7 +281,30 @@ def celery_worker(django_db_setup, tmp_path_factory):
                "-n", hostname, "--without-gossip", "--without-mingle"]
     with _stack_process("Celery worker", command, tmp_path_factory.mktemp("worker"),
                         lambda: redis_client().exists(f"{HEARTBEAT_KEY_PREFIX}{hostname}")) as process:
+        process.hostname = hostname
         yield process
+
+
+def celery_worker_drain(worker, *, timeout: float = 60.0) -> None:
+    """Wait until the suite's queue is empty and the worker runs and holds no task (what a
+    task queues while it runs is waited for too). The worker's pool is `solo`: while a task
+    runs it answers no control message, so no answer means busy."""
+    from config.celery import app
+    from config.redis import redis_client
+
+    broker = redis_client()  # the broker is REDIS_URL's database
+    inspector = app.control.inspect(destination=[worker.hostname], timeout=1.0)
+    deadline = time.monotonic() + timeout
+    idle_twice = 0
+    while idle_twice < 2:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Celery worker still had work {timeout}s after the test")
+        queued = broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE)
+        active, reserved = (inspector.active() or {}).get(worker.hostname), (inspector.reserved() or {}).get(worker.hostname)
+        idle = queued == 0 and active == [] and reserved == []
+        idle_twice = idle_twice + 1 if idle else 0
+        if not idle:
+            time.sleep(0.2)
 
 
 def _free_port() -> int:

@@ -45,8 +45,13 @@ TEAM_B_MARK = "Zqteambmark"  # team B's conversations: the agent of team A must 
 
 PATH_HOSTILE = ["\x00", "²", "-1", "9" * 30, "not-a-uuid-☃", "1' OR '1'='1<script>x</script>"]
 QUERY_PARAMS = ["q", "o", "p", "page", "page_size", "after", "status", "assignee", "team", "inbox", "label", "priority",
-                "updated_since", "widget_token", "version", "all", "e", "_changelist_filters", "id__exact", "pk"]
+                "updated_since", "widget_token", "version", "all", "e", "_changelist_filters", "id__exact", "pk",
+                "since", "until", "period", "group_by", "category", "agent", "csat", "created_day", "first_response_day",
+                "resolved_day", "rated_day"]
 QUERY_ORDINARY = {"q": "order", "o": "1", "p": "1", "page": "1", "after": "1", "status": "open"}
+# Days that parse but whose end, month or zone shift overflows a date (reports, analytics, drill-down).
+QUERY_CALENDAR_EDGE = {"period": "custom", "since": "9999-12-01", "until": "9999-12-31", "created_day": "9999-12-31",
+                       "first_response_day": "0001-01-01", "resolved_day": "0001-01-01..9999-12-31", "rated_day": "9999-12-31"}
 QUERY_HOSTILE = ["\x00", "²", "-1", "9" * 30, "' OR 1=1 --", "<b>x</b>\r\nX-Injected: yes"]
 UNKNOWN_LOOKUPS = [{"foo__regex": "("}, {"contact__widget_sessions__id__startswith": "a"}, {"pk__in": "1,²"}]
 FORM_KEYS = ["action", "_selected_action", "select_across", "index", "post", "q", "username", "password", "next",
@@ -318,7 +323,7 @@ def _paths(route: Route, world: World, caller: Caller, object_ids: list[str]) ->
 
 def _queries(caller: Caller) -> list[dict]:
     if caller.full_fuzz:
-        return [QUERY_ORDINARY, *({name: value for name in QUERY_PARAMS} for value in QUERY_HOSTILE), *UNKNOWN_LOOKUPS]
+        return [QUERY_ORDINARY, QUERY_CALENDAR_EDGE, *({name: value for name in QUERY_PARAMS} for value in QUERY_HOSTILE), *UNKNOWN_LOOKUPS]
     if caller.forbidden_marks:  # the lookup probes are an oracle for whoever may not see the rows
         return [QUERY_ORDINARY, *UNKNOWN_LOOKUPS[:2]]
     return [QUERY_ORDINARY]

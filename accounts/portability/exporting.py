@@ -70,7 +70,10 @@ def account_export(*, account: Account, out: Path, progress: ProgressFactory = _
     if not out.parent.is_dir():
         raise ApplicationError(f"directory {out.parent} does not exist", code="out_dir_missing")
 
-    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    except OSError as error:  # a read-only or foreign directory: the operator's one line, not a traceback
+        raise ApplicationError(f"cannot write the export in {out.parent}: {error.strerror}", code="out_not_writable") from error
     try:
         with os.fdopen(descriptor, "wb") as file:
             with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
@@ -78,9 +81,11 @@ def account_export(*, account: Account, out: Path, progress: ProgressFactory = _
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, out)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(error, OSError):  # the disk filled up, say (database errors are not OSErrors)
+            raise ApplicationError(f"cannot write the export in {out.parent}: {error.strerror or error}", code="out_not_writable") from error
         raise
     return ExportSummary(path=out, counts=counts, size_bytes=out.stat().st_size)
 

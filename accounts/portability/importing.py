@@ -41,10 +41,11 @@ from django.utils import timezone
 from django_tenants.utils import schema_exists
 
 from accounts import tenant_template
-from accounts.models import Account, ApiToken, Domain, Invitation, Membership, User
+from accounts.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, Account, ApiToken, Domain, Invitation, Membership, User
 from accounts.portability import catalog
 from accounts.portability.exporting import ProgressFactory, _no_progress
 from accounts.validators import validate_account_slug
+from config import inputs
 from config.errors import ApplicationError
 
 PROGRESS_ROWS = 2000
@@ -168,10 +169,34 @@ def _account_create(manifest: dict, *, slug: str, name: str | None, domains: lis
         fields["name"] = name.strip()
     connection.set_schema_to_public()
     account = Account(schema_name=slug, **fields)
+    _account_check(account)
     account.save(verbosity=0)  # creates the schema, cloned from the tenant template
     for index, domain in enumerate(domains):
         Domain.objects.create(domain=domain, tenant=account, is_primary=index == 0)
     return account
+
+
+def _account_check(account: Account) -> None:
+    """The export's account row as the desk must serve it (a known time zone and plan, text
+    PostgreSQL can store, retention within its bounds), else the import is refused whole: an
+    edited or damaged manifest must not become a tenant that fails every page, or whose
+    retention of 0 days erases every message that night."""
+    problems: dict[str, list[str]] = {}
+    try:
+        account.full_clean(exclude=["schema_name"], validate_unique=False)
+    except ValidationError as error:
+        problems.update(error.message_dict)
+    for field in Account._meta.concrete_fields:
+        value = getattr(account, field.attname)
+        if isinstance(value, str) and not inputs.is_storable(value):
+            problems.setdefault(field.attname, []).append("contains a NUL character or invalid Unicode")
+    for field in ("retention_message_days", "retention_ai_payload_days"):
+        value = getattr(account, field)
+        if value is not None and not RETENTION_DAYS_MIN <= value <= RETENTION_DAYS_MAX:
+            problems.setdefault(field, []).append(f"must be {RETENTION_DAYS_MIN} to {RETENTION_DAYS_MAX} days")
+    if problems:
+        field, messages = next(iter(sorted(problems.items())))
+        raise ApplicationError(f"the export's account is not valid: {field}: {messages[0]}", code="bad_export")
 
 
 def _lines(archive: zipfile.ZipFile, name: str) -> Iterator[dict]:

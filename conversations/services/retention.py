@@ -160,12 +160,14 @@ def retention_apply(*, account, at: datetime | None = None, batch_size: int = BA
 
 
 def account_retention_set(*, account, message_days: int | None, ai_payload_days: int | None) -> None:
-    """The account's retention periods (days, at least 1; None keeps everything)."""
-    from accounts.models import Account
+    """The account's retention periods (days, RETENTION_DAYS_MIN .. RETENTION_DAYS_MAX; None
+    keeps everything)."""
+    from accounts.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, Account
     from config.errors import ApplicationError
 
     for name, value in (("retention_message_days", message_days), ("retention_ai_payload_days", ai_payload_days)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ApplicationError("a retention period is a whole number of days, at least 1", code="invalid", fields={name: ["at least 1"]})
+        if value is not None and (not isinstance(value, int) or not RETENTION_DAYS_MIN <= value <= RETENTION_DAYS_MAX):
+            bounds = f"at least {RETENTION_DAYS_MIN} and at most {RETENTION_DAYS_MAX}"
+            raise ApplicationError(f"a retention period is a whole number of days, {bounds}", code="invalid", fields={name: [bounds]})
     Account.objects.filter(pk=account.pk).update(retention_message_days=message_days, retention_ai_payload_days=ai_payload_days)
     account.retention_message_days, account.retention_ai_payload_days = message_days, ai_payload_days

@@ -50,3 +50,26 @@ def test_this_months_ai_use_against_the_plans_allowance(tenant_in_zone, alpha, a
     with tenant_context(alpha):
         unlimited = selectors.ai_month_allowance()
     assert (unlimited["calls_allowed"], unlimited["calls_share"], unlimited["budget_usd"], unlimited["budget_share"]) == (None, None, None, None)
+
+
+def test_the_analytics_tile_and_the_plans_allowance_count_the_same_calls_and_cost(tenant_in_zone, alpha):
+    """One rule (ai.plan_allowance): provider calls (classify, embed, generate; failed ones too,
+    they may be billed), never cache hits (no work done) nor the AI's own acts (auto-reply,
+    handoff). The tile people read and the counter that pauses the AI must say the same."""
+    from accounts.plans import plan_usage
+    from ai.plan_allowance import ai_usage_this_month
+
+    tenant_in_zone("Europe/Paris")
+    now = day_bounds(account_today())[0] + timedelta(seconds=1)
+    _call(now, "1.25")
+    _call(now, "0.25")
+    AICall.objects.create(operation="classify", provider="local", model="e5", latency_ms=3, status="error", created_at=now)
+    AICall.objects.create(operation="generate", provider="openai", model="gpt-x", latency_ms=1, status="ok", cache_hit=True,
+                          cost_saved=Decimal("1.25"), created_at=now)
+    AICall.objects.create(operation="auto_reply", provider="local", model="", latency_ms=5, status="ok", created_at=now)
+
+    tile = selectors.ai_month_allowance()
+    plan = ai_usage_this_month()
+    assert (tile["calls"], Decimal(tile["cost"])) == (plan.calls, plan.cost) == (3, Decimal("1.50"))
+    desk = {usage.label: usage.used for usage in plan_usage(account=alpha)}
+    assert (desk["AI calls this month"], desk["AI cost this month (USD)"]) == (3, Decimal("1.50"))

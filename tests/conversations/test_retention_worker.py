@@ -58,3 +58,25 @@ def test_the_nightly_job_applies_each_tenants_own_periods_in_its_schema(alpha_ke
         assert JobStatus.objects.get(job="retention_apply").last_error == ""
     with schema_context("beta"):  # no period set: everything kept
         assert list(Message.objects.values_list("content", flat=True)) == ["beta's words from last month"]
+
+
+def test_a_suspended_account_s_retention_still_runs_while_its_other_jobs_are_skipped(alpha_keeps_30_days, tmp_path):
+    """A suspension pauses service, not the account's promise to its customers to keep their
+    words no longer than its periods (README, Operators)."""
+    import io
+
+    from django.core.management import call_command
+
+    from analytics.tasks import tenant_heartbeat
+    from conversations.tasks import retention_apply
+
+    with schema_context("alpha"):
+        _old_conversation("alpha's words from last month")
+    call_command("account_suspend", "alpha", reason="Unpaid invoice", stdout=io.StringIO())
+    with schema_context("alpha"):
+        tenant_heartbeat.delay()  # queued first: skipped, as every other job of a suspended account
+        retention_apply.delay()
+    wait_for(lambda: _retention_runs("alpha") == 1, what="the retention job in suspended alpha")
+    with schema_context("alpha"):
+        assert list(Message.objects.values_list("content", flat=True)) == ["[erased]"]
+        assert not JobStatus.objects.filter(job="heartbeat").exists()
