@@ -29,6 +29,7 @@ import copy
 import functools
 import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -165,15 +166,20 @@ def recorded_migrations(*, schemas: list[str]) -> dict[str, set[MigrationKey]]:
 
 def schemas_to_migrate(*, schemas: list[str], targets) -> list[str]:
     """The schemas whose plan towards `targets` is not empty (judged from their recorded
-    migrations; a schema without records has everything to apply)."""
+    migrations; a schema without records has everything to apply). The historical state the
+    most of them start from is rendered here, before workers are forked, so that they inherit
+    it instead of each rendering its own."""
     recorded = recorded_migrations(schemas=schemas)
     code = _code_migrations()
     if code.replacements:
         return list(schemas)  # plans need each schema's own graph; let every tenant decide
-    pending = []
+    pending, starts = [], Counter()
     for schema in schemas:
         if schema not in recorded or _plan(_tenant_loader(None, dict.fromkeys(recorded[schema])), targets):
             pending.append(schema)
+            starts[frozenset(recorded.get(schema, ()))] += 1
+    if starts:
+        _state_before(_TenantExecutor(None, _tenant_loader(None, dict.fromkeys(starts.most_common(1)[0][0]))))
     return pending
 
 

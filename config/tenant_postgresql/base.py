@@ -183,6 +183,14 @@ class DatabaseWrapper(TenantsDatabaseWrapper):
         self._search_path_reported_after_set = None
         super().close()
 
+    def _close(self):
+        # With Django's connection pool (DB_PROCESS_POOL_SIZE) closing hands the connection
+        # back for another thread's wrapper: its statements, the pool's own health check
+        # among them, must not consult this wrapper's bookkeeping any more.
+        if self.connection is not None and self.transaction_pooling:
+            self.connection.hearth_tenant_wrapper = None
+        super()._close()
+
     def search_path_statement_due(self) -> str | None:
         """`SET search_path = ...` when the next statement must carry it: always outside a
         transaction (each statement may land on another server connection), and inside one
