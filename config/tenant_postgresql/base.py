@@ -50,8 +50,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.backends.postgresql.base import Cursor as DjangoClientCursor
-from django_tenants.postgresql_backend.base import *  # noqa: F403  (the backend module's names)
 from django.db.backends.postgresql.introspection import TableInfo
+from django_tenants.postgresql_backend.base import *  # noqa: F403  (the backend module's names)
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantsDatabaseWrapper
 from django_tenants.postgresql_backend.introspection import DatabaseSchemaIntrospection
 from django_tenants.utils import get_limit_set_calls, quote_schema_name
