@@ -1,6 +1,7 @@
 """Tenants at scale: sign-up time as the tenant count grows, and migrating all of them.
 
     .venv/bin/python bench/tenancy.py [--tenants 1000] [--processes 4] [--requests 200]
+    .venv/bin/python bench/tenancy.py --migrations-only [--tenants 1000] [--sample 20]
 
 1,000 tenants is the issue's figure and the default (the better part of an hour on a busy
 2-core machine); `--tenants 100` is a quick run. Works in a database of its own, `hearth_tenancy_bench`, on the embedded PostgreSQL
@@ -16,9 +17,12 @@
    alone): one widget-config request per tenant (host name -> tenant, its inbox read from its
    schema), then prints the worker's resident memory before and after; then request latency
    of tenant #1 against tenant #N (interleaved, `--requests` each, p50/p95).
-3. Writes a trivial migration (a table comment) into conversations/migrations/ and migrates
-   all N tenants with `migrate_tenants --processes 1`; then a second one with
-   `--processes P`. The files are removed at the end whatever happens.
+3. Writes a trivial migration (a table comment) into conversations/migrations/, migrates
+   `--sample` tenants with django-tenants' `migrate_schemas --schema` as the per-tenant
+   baseline, then all N tenants with `migrate_tenants --processes 1`; then a second one with
+   `--processes P`, and `migrate_tenants` once more with nothing to apply. The files are
+   removed at the end whatever happens. `--migrations-only` skips 1 and 2, making the
+   tenants by bare template clones instead (minutes at 1,000 instead of most of an hour).
 4. Drops the bench tenants (schemas and rows), then the database.
 """
 
@@ -268,6 +272,99 @@ def migrate_all(processes: int) -> float:
     return time.perf_counter() - started
 
 
+def tenants_for_migrations(count: int) -> list[str]:
+    """Tenants 1..N as the migration part needs them, quickly: the template's schema cloned
+    and the Account row, nothing else (`--migrations-only`; the full run uses account_create)."""
+    from django.db import transaction
+
+    from accounts import tenant_template
+    from accounts.models import Account
+
+    tenant_template.template_ready()
+    started, slugs = time.perf_counter(), []
+    for number in range(1, count + 1):
+        slug = f"bench{number:04d}"
+        with transaction.atomic():
+            tenant_template.schema_clone(schema_name=slug)
+            Account.objects.bulk_create([Account(schema_name=slug, name=f"Bench {number}")])
+        slugs.append(slug)
+    print(f"{count} tenants made by cloning the template (migration part only): {time.perf_counter() - started:.1f} s", flush=True)
+    return slugs
+
+
+def migrate_the_django_tenants_way(slugs: list[str]) -> float:
+    """The baseline, in the same run: each schema migrated by django-tenants' `migrate_schemas
+    --schema` (Django's `migrate` per tenant: migrations read, graph built, states rendered,
+    a new connection) listing tables with django-tenants' introspection (every relation of
+    the catalog checked for visibility). Returns seconds per tenant."""
+    from django.core.management import call_command
+    from django.db import connection
+    from django_tenants.postgresql_backend.introspection import DatabaseSchemaIntrospection
+
+    hearths = connection.introspection
+    connection.introspection = DatabaseSchemaIntrospection(connection)  # bench only: the old catalog listing
+    try:
+        started = time.perf_counter()
+        for slug in slugs:
+            call_command("migrate_schemas", schema_name=slug, tenant=True, interactive=False, executor="standard", verbosity=0)
+        return (time.perf_counter() - started) / len(slugs)
+    finally:
+        connection.introspection = hearths
+        connection.set_schema_to_public()
+
+
+def migration_forget(slugs: list[str], name: str) -> None:
+    """Remove the record of migration `name` from these schemas (bench only: a trivial
+    migration re-applied does no harm), so the timed run migrates them again."""
+    from django.db import connection
+
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        for slug in slugs:
+            cursor.execute(f'DELETE FROM "{slug}".django_migrations WHERE app = %s AND name = %s', ["conversations", name])
+
+
+def _code_changed() -> None:
+    """This process wrote a migration: migrate_tenants reads the code's migrations once per
+    process, so it must read them again."""
+    import importlib
+
+    from accounts import tenant_migrations
+
+    importlib.invalidate_caches()
+    tenant_migrations._code_migrations.cache_clear()
+
+
+def migrate_part(slugs: list[str], *, processes: int, sample: int, written: list[Path]) -> None:
+    """A new trivial migration over all tenants: per tenant the django-tenants way (a sample,
+    as the baseline) against `migrate_tenants` one at a time; then another over all tenants
+    in parallel; then `migrate_tenants` once more, with nothing to apply."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class")
+        relations = cursor.fetchone()[0]
+    print(f"migrating all {len(slugs)} tenants with a new trivial migration ({relations} relations in the catalog), "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    written.append(trivial_migration("a"))
+    _code_changed()
+    sampled = slugs[:: max(1, len(slugs) // sample)][:sample]
+    baseline = migrate_the_django_tenants_way(sampled)
+    migration_forget(sampled, TRIVIAL.format("a"))
+    print(f"  django-tenants' migrate_schemas, one tenant after another ({len(sampled)} of them): {baseline:.3f} s per tenant "
+          f"(all {len(slugs)} would take {baseline * len(slugs):.0f} s)", flush=True)
+    serial = migrate_all(1)
+    print(f"  migrate_tenants one at a time (--processes 1): {serial:.1f} s ({serial / len(slugs):.3f} s per tenant, "
+          f"{baseline * len(slugs) / serial:.1f}x faster than the baseline)", flush=True)
+    written.append(trivial_migration("b"))
+    _code_changed()
+    parallel = migrate_all(processes)
+    print(f"  migrate_tenants in parallel (--processes {processes}): {parallel:.1f} s ({serial / parallel:.1f}x faster than one at a time)",
+          flush=True)
+    nothing = migrate_all(processes)
+    print(f"  migrate_tenants again, nothing to apply: {nothing:.1f} s", flush=True)
+
+
 def drop_tenants(slugs: list[str]) -> float:
     """Every schema first, one per transaction, then the platform rows (plain SQL: the ORM's
     cascade would look for the users' rows in tenant tables from the public schema).
@@ -314,6 +411,9 @@ def main() -> int:
     parser.add_argument("--tenants", type=int, default=1000, help="how many tenants to create, serve and migrate (the issue's figure)")
     parser.add_argument("--processes", type=int, default=4, help="tenants migrated at once in the parallel run")
     parser.add_argument("--requests", type=int, default=200, help="requests to tenant #1 and to tenant #N for their latency")
+    parser.add_argument("--sample", type=int, default=20, help="tenants migrated the django-tenants way, for the per-tenant baseline")
+    parser.add_argument("--migrations-only", action="store_true",
+                        help="only the migration part, over tenants made by bare schema clones (no owner, domain or requests)")
     options = parser.parse_args()
 
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
@@ -333,29 +433,27 @@ def main() -> int:
             cursor.execute("SELECT version()")
             print(cursor.fetchone()[0].split(" on ")[0], flush=True)
 
-        slugs = create_tenants(options.tenants)
-        print(f"one schema by replaying every migration instead: {migrated_schema_once():.2f} s", flush=True)
-        connections.close_all()
-        serve_all_tenants(slugs, options.requests)
-        print(f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+        if options.migrations_only:
+            slugs = tenants_for_migrations(options.tenants)
+        else:
+            slugs = create_tenants(options.tenants)
+            print(f"one schema by replaying every migration instead: {migrated_schema_once():.2f} s", flush=True)
+            connections.close_all()
+            serve_all_tenants(slugs, options.requests)
+            print(f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
 
-        print(f"migrating all {len(slugs)} tenants with a new trivial migration", flush=True)
-        written.append(trivial_migration("a"))
-        serial = migrate_all(1)
-        print(f"  one at a time (--processes 1): {serial:.1f} s ({serial / len(slugs):.3f} s per tenant)", flush=True)
-        written.append(trivial_migration("b"))
-        parallel = migrate_all(options.processes)
-        print(f"  in parallel (--processes {options.processes}): {parallel:.1f} s ({serial / parallel:.1f}x faster)", flush=True)
-        tenant_template._code_migrations.cache_clear()  # this process's code gained two migrations
-        started = time.perf_counter()
-        tenant_template.template_refresh()
-        print(f"  tenant template rebuilt for them: {time.perf_counter() - started:.1f} s", flush=True)
+        migrate_part(slugs, processes=options.processes, sample=options.sample, written=written)
+        if not options.migrations_only:
+            tenant_template._code_migrations.cache_clear()  # this process's code gained two migrations
+            started = time.perf_counter()
+            tenant_template.template_refresh()
+            print(f"  tenant template rebuilt for them: {time.perf_counter() - started:.1f} s", flush=True)
         print(f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     finally:
         for path in written:
             path.unlink(missing_ok=True)
         try:
-            if slugs:
+            if slugs and not options.migrations_only:  # with --migrations-only the database goes whole
                 print(f"dropped the {len(slugs)} bench tenants in {drop_tenants(slugs):.1f} s", flush=True)
         finally:
             connections.close_all()

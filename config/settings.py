@@ -196,6 +196,19 @@ DATABASES = {
         "CONN_HEALTH_CHECKS": True,
     }
 }
+# Django's psycopg connection pool per process (docs/architecture.md "Connection pooling"):
+# DB_PROCESS_POOL_SIZE connections at most, shared by the process's threads, instead of one
+# persistent connection per thread (DB_CONN_MAX_AGE, which a pool replaces). 0 (the default,
+# chosen by measurement) keeps the persistent connections.
+DB_PROCESS_POOL_SIZE = env_int("DB_PROCESS_POOL_SIZE", 0)
+if DB_PROCESS_POOL_SIZE < 0:
+    raise cannot_start(f"DB_PROCESS_POOL_SIZE must be 0 (no pool) or more, not {DB_PROCESS_POOL_SIZE}.")
+if DB_PROCESS_POOL_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django refuses both
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": DB_PROCESS_POOL_SIZE,
+        "timeout": 10,  # a thread waiting this long for a free connection fails its request rather than hang
+    }
 if env_bool("HEARTH_TEST_DATABASE_FAST", default=False):
     # The test suite's connections (and only theirs: tests/bootstrap.py sets this) do not wait
     # for WAL flushes at commit. Losing the last commits on a crash costs a test database

@@ -7,6 +7,7 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django_tenants.postgresql_backend.introspection import DatabaseSchemaIntrospection
 
 from accounts.services import account_create
 from tests.conftest import REPO_DIR, database_url_of_test_db
@@ -49,7 +50,7 @@ def test_a_broken_tenant_is_reported_and_the_others_migrate():
     with connection.cursor() as cursor:
         cursor.execute('ALTER TABLE "southwind".conversations_message RENAME TO conversations_message_moved')
 
-    result = _migrate_tenants("--processes", "2", *[f"--schema={slug}" for slug in TENANTS])
+    result = _migrate_tenants("--processes", "2", "--verbosity", "2", *[f"--schema={slug}" for slug in TENANTS])
 
     assert result.returncode == 1, result.stderr
     assert [_recorded(slug) for slug in TENANTS] == [True, False, True]
@@ -60,6 +61,7 @@ def test_a_broken_tenant_is_reported_and_the_others_migrate():
     assert failure_lines[1] == 'failed: southwind: ProgrammingError: relation "conversations_message" does not exist'
     assert failure_lines[2] == "CommandError: 1 of 3 tenants failed to migrate: southwind"
     assert "northwind migrated" in result.stdout and "eastwind migrated" in result.stdout
+    assert f"    conversations.{NEWEST}\n" in result.stdout  # -v 2 names what each tenant applied
     assert "2 of 3 tenants migrated in" in result.stdout and "(2 processes); 1 failed" in result.stdout
 
 
@@ -68,7 +70,10 @@ def test_all_tenants_migrated_exits_zero_with_a_summary():
 
     assert result.returncode == 0, result.stderr
     assert "2 of 2 tenants migrated in" in result.stdout  # alpha and beta; never the template
+    # Both have every migration already: found with one query, not migrated again.
+    assert "] alpha up to date" in result.stdout and "] beta up to date" in result.stdout
     assert "[1/2]" in result.stdout and "[2/2]" in result.stdout
+    assert "0 failed, 2 already up to date" in result.stdout
     assert "tenant template up to date" in result.stdout
 
 
@@ -78,8 +83,31 @@ def test_all_tenants_migrated_exits_zero_with_a_summary():
         ({"schema": ["nosuch"]}, "no account with slug 'nosuch'"),
         ({"processes": 0}, "--processes must be at least 1"),
         ({"migration_name": "0001_initial"}, "a migration name needs its app label"),
+        ({"app_label": "nosuch"}, "app 'nosuch' does not have migrations"),
+        ({"app_label": "conversations", "migration_name": "9999"}, "no migration of 'conversations' matches '9999'"),
     ],
 )
 def test_bad_arguments_are_one_line_and_migrate_nothing(arguments, message):
+    recorded_before = _recorded("alpha")
     with pytest.raises(CommandError, match=message):
         call_command("migrate_tenants", **arguments)
+    assert _recorded("alpha") == recorded_before
+
+
+@pytest.mark.parametrize("schema", ["public", "alpha"])
+def test_a_schemas_table_list_is_the_one_django_tenants_finds_by_search_path(schema, alpha):
+    """Hearth lists a schema's tables from the catalog rows of that schema only (migrating
+    does not slow down as tenants are added); the list must be the one django-tenants finds by
+    scanning every relation visible on the schema's search path."""
+    connection.set_schema(schema, include_public=False)
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE VIEW "{schema}".hearth_test_view AS SELECT 1 AS one')
+        try:
+            hearths = sorted(connection.introspection.get_table_list(cursor))
+            django_tenants = sorted(DatabaseSchemaIntrospection(connection).get_table_list(cursor))
+        finally:
+            cursor.execute(f'DROP VIEW "{schema}".hearth_test_view')
+    assert hearths == django_tenants
+    names = {table.name for table in hearths}
+    assert "hearth_test_view" in names and "django_migrations" in names
+    assert ("accounts_account" in names) == (schema == "public")

@@ -2,6 +2,8 @@
 
 A tenant that fails is named in one line and the others go on; the summary counts both and
 the exit code is 1 when any failed (and when public failed: then no tenant is touched).
+Tenants with nothing to apply are found with one query and reported up to date without
+being migrated (accounts/tenant_migrations.py).
 """
 
 import time
@@ -11,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import tenant_template
-from accounts.tenant_migrations import TenantMigrated, tenant_schemas, tenants_migrate
+from accounts.tenant_migrations import MigrationTargetError, TenantMigrated, migration_targets, tenant_schemas, tenants_migrate
 
 
 class Command(BaseCommand):
@@ -40,8 +42,9 @@ class Command(BaseCommand):
             "verbosity": max(0, verbosity - 1),  # -v 2 shows each tenant's migrate output
         }
         try:
+            migration_targets(app_label=options["app_label"], migration_name=options["migration_name"])
             schemas = tenant_schemas(only=options["schema"])
-        except ValueError as error:
+        except ValueError as error:  # MigrationTargetError too
             raise CommandError(str(error)) from error
 
         started = time.perf_counter()
@@ -59,20 +62,26 @@ class Command(BaseCommand):
         def progress(result: TenantMigrated) -> None:
             nonlocal done
             done += 1
-            if result.ok:
+            if result.ok and not result.applied:
+                if verbosity:
+                    self.stdout.write(f"[{done:>{width}}/{count}] {result.schema} up to date")
+            elif result.ok:
                 if verbosity:
                     self.stdout.write(f"[{done:>{width}}/{count}] {result.schema} migrated ({result.seconds:.1f} s)")
+                if verbosity > 1:
+                    self.stdout.write("".join(f"    {migration}\n" for migration in result.applied), ending="")
             else:
                 self.stderr.write(f"[{done:>{width}}/{count}] {result.schema} FAILED: {result.error}")
 
         tenants_started = time.perf_counter()
         results = tenants_migrate(schemas=schemas, processes=options["processes"], migrate_options=migrate_options, on_result=progress)
         failed = [result for result in results if not result.ok]
-        processes = max(1, min(options["processes"], count))
+        up_to_date = sum(1 for result in results if result.ok and not result.applied)
+        processes = max(1, min(options["processes"], count - up_to_date))
         if verbosity or failed:
             self.stdout.write(
                 f"{count - len(failed)} of {count} tenants migrated in {time.perf_counter() - tenants_started:.1f} s "
-                f"({processes} process{'es' if processes > 1 else ''}); {len(failed)} failed"
+                f"({processes} process{'es' if processes > 1 else ''}); {len(failed)} failed, {up_to_date} already up to date"
             )
 
         if not options["skip_template"]:
@@ -96,3 +105,4 @@ class Command(BaseCommand):
             for result in failed:
                 self.stderr.write(f"failed: {result.schema}: {result.error}")
             raise CommandError(f"{len(failed)} of {count} tenants failed to migrate: {', '.join(result.schema for result in failed)}")
+
