@@ -2,9 +2,12 @@
 database constraint, so the service is what keeps every schema free of rows naming a user
 that is gone."""
 
+import io
+
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -99,3 +102,34 @@ def test_only_the_admin_log_keeps_a_database_key_from_a_tenant_schema_to_the_pub
         )
         keys = [row[0] for row in cursor.fetchall()]
     assert keys == ["django_admin_log.user_id -> accounts_user"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["user_delete", "nobody@example.com", "--confirm", "nobody@example.com"], "no login 'nobody@example.com'"),
+        (["user_delete", "agent@example.com"], "refusing to delete agent@example.com: repeat its address with --confirm agent@example.com"),
+        (["user_delete", "agent@example.com", "--confirm", "other@example.com"], "refusing to delete agent@example.com"),
+    ],
+)
+def test_the_command_refuses_bad_input_with_one_line_and_changes_nothing(alpha, arguments, message):
+    agent = UserFactory(email="agent@example.com")
+    MembershipFactory(user=agent, account=alpha)
+    _desk_work_of(agent, slug=alpha.schema_name)
+    with pytest.raises(CommandError, match=message):
+        call_command(*arguments)
+    agent.refresh_from_db()
+    assert agent.is_active and Membership.objects.filter(user=agent, account=alpha).exists()
+    with schema_context(alpha.schema_name):
+        assert Conversation.objects.filter(assignee=agent).count() == 1
+
+
+def test_the_command_deletes_the_login_and_says_what_it_cleared(alpha):
+    agent = UserFactory(email="agent@example.com")
+    MembershipFactory(user=agent, account=alpha)
+    _desk_work_of(agent, slug=alpha.schema_name)
+    out = io.StringIO()
+    call_command("user_delete", "Agent@Example.com", "--confirm", "agent@example.com", stdout=out)
+    assert not User.objects.filter(email="agent@example.com").exists()
+    assert _rows_naming_missing_users(alpha.schema_name) == {}
+    assert out.getvalue().startswith("deleted agent@example.com: ")
