@@ -213,7 +213,41 @@ def user_table_costs() -> dict[str, float | int]:
     return {"triggers": triggers, "first query of a fresh connection": first_query, "one more foreign key": statistics.median(times)}
 
 
+def whole_clone_seconds(rounds: int = 3) -> float:
+    """The clone as sign-up runs it (one script, one round trip), rolled back; median of `rounds`."""
+    from django.db import connection, transaction
+
+    from accounts import tenant_template
+
+    script = tenant_template._clone_script(tenant_template._template_oid()).sql.replace(tenant_template._NEW, '"bench_clone_profile"')
+    connection.set_schema_to_public()
+    times = []
+    for _ in range(rounds):
+        with transaction.atomic(), connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(script)
+            times.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    return statistics.median(times)
+
+
+def catalog_size() -> str:
+    """How big PostgreSQL's own catalog has grown (every tenant's tables, columns, indexes),
+    against the memory it caches pages in."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_attribute), "
+            "(SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r'), "
+            "current_setting('shared_buffers')"
+        )
+        relations, attributes, size, shared_buffers = cursor.fetchone()
+    return f"catalog: {relations:,} relations, {attributes:,} columns, {size / 2**20:,.0f} MiB (shared_buffers {shared_buffers})"
+
+
 def print_clone_profile(label: str) -> dict[str, tuple[int, float]]:
+    print(f"  {label}: {catalog_size()}; the whole clone script, rolled back: {whole_clone_seconds() * 1000:.0f} ms (median of 3)", flush=True)
     costs = user_table_costs()
     print(f"  {label}: accounts_user has {costs['triggers']:,} triggers; a fresh connection's first query on it "
           f"{costs['first query of a fresh connection'] * 1000:.1f} ms; one more foreign key to it {costs['one more foreign key'] * 1000:.1f} ms", flush=True)
