@@ -203,7 +203,8 @@ class UserAdmin(HearthModelAdmin, DjangoUserAdmin):
     def has_delete_permission(self, request, obj=None):
         # A login is global and referenced from every tenant schema it worked in (assignees,
         # authors, team members); deleting it from the public schema cannot reach those rows.
-        # Operators deactivate a login instead (is_active), which signs it out everywhere.
+        # Operators deactivate a login instead (is_active), which signs it out everywhere, or
+        # delete it for good with `manage.py user_delete` (accounts.services.user_delete).
         return False
 
 

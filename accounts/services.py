@@ -9,14 +9,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, schema_exists
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from accounts import tenant_template
 from accounts.access import OWNER_ROLE_MESSAGE, roles_assignable
@@ -345,3 +346,81 @@ def invitation_accept_as_existing(*, invitation: Invitation, password: str) -> t
     if user is None or not user.check_password(password):
         raise ApplicationError("that password is not right for this address", code="wrong_password", fields={"password": ["wrong"]})
     return _invitation_accept(invitation=invitation, user=user), user
+
+
+# ----------------------------------------------------------------------------- deleting a login
+
+
+@dataclass(frozen=True)
+class UserDeleted:
+    email: str
+    schemas_swept: int
+    rows_deleted: int
+    rows_cleared: int
+
+
+def user_delete(*, user: User) -> UserDeleted:
+    """Delete a login for good, with what each key to it says (`on_delete`) applied in the
+    public schema and in every account's schema.
+
+    Tenant tables name users without a database constraint (the keys' comment in
+    conversations/models.py says why), so PostgreSQL would let the user row go and leave
+    assignees, authors and team members naming nobody; this is the one way a login is
+    deleted. Every account's schema is swept, not only where the user is a member today: a
+    former member may still be an assignee or an author there.
+
+    The steps commit one by one, so no transaction locks the tables of a thousand schemas:
+    first the login is deactivated and its memberships end (no new row can name it after
+    that), then each schema in its own transaction, then the public rows and the user. A run
+    that stopped half-way is finished by running it again.
+    """
+    email = user.email
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        Membership.objects.filter(user=user).delete()
+    schemas_swept = rows_deleted = rows_cleared = 0
+    tenant_apps = [app.rsplit(".", 1)[-1] for app in settings.TENANT_APPS]
+    shared_apps = [app.rsplit(".", 1)[-1] for app in settings.SHARED_APPS]
+    accounts = Account.objects.exclude(schema_name=get_public_schema_name()).order_by("pk")
+    for account in accounts.iterator():
+        if not schema_exists(account.schema_name):
+            continue  # a deletion that stopped half-way: nothing of it left to name the user
+        with schema_context(account.schema_name), transaction.atomic():
+            deleted, cleared = _user_references_apply(user=user, app_labels=tenant_apps)
+        schemas_swept += 1
+        rows_deleted += deleted
+        rows_cleared += cleared
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        deleted, cleared = _user_references_apply(user=user, app_labels=shared_apps)
+        # Its references are gone in every schema: the row itself, without the ORM's collector
+        # (which would look for the tenant tables in the public schema).
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(User._meta.db_table)} WHERE id = %s", [user.pk])
+    return UserDeleted(email=email, schemas_swept=schemas_swept, rows_deleted=rows_deleted + deleted + 1, rows_cleared=rows_cleared + cleared)
+
+
+def _user_references_apply(*, user: User, app_labels: list[str]) -> tuple[int, int]:
+    """In the current schema, apply each key to the user (of the models of these apps) as its
+    `on_delete` says; returns (rows deleted, keys set to null or their default)."""
+    deleted = cleared = 0
+    for model in django_apps.get_models(include_auto_created=True):
+        if model._meta.app_label not in app_labels or model is User or model._meta.proxy:
+            continue
+        for field in model._meta.concrete_fields:
+            if not field.is_relation or field.related_model is not User:
+                continue
+            rows = model._base_manager.filter(**{field.name: user.pk})
+            on_delete = field.remote_field.on_delete
+            if on_delete is models.CASCADE:
+                deleted += rows.delete()[0]
+            elif on_delete is models.SET_NULL:
+                cleared += rows.update(**{field.name: None})
+            elif on_delete is models.SET_DEFAULT:
+                cleared += rows.update(**{field.name: field.get_default()})
+            elif on_delete in (models.PROTECT, models.RESTRICT) and rows.exists():
+                raise ApplicationError(
+                    f"{user.email} is still named by {model._meta.verbose_name_plural} ({field.name}): remove those first",
+                    code="user_referenced",
+                )
+    return deleted, cleared

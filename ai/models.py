@@ -101,7 +101,11 @@ class TrainingExample(models.Model):
     text_hash = models.CharField(max_length=64, editable=False)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Keys to the public user table are declared db_constraint=False: each database constraint
+    # from a tenant schema puts two triggers on accounts_user, and at 1,000 tenants their number
+    # made every sign-up slower (docs/performance.md, "Tenants at scale"). The ORM still applies
+    # on_delete within a schema; accounts.services.user_delete applies it in every schema.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True, editable=False)
     embedding_model = models.CharField(max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(default=now, editable=False)
@@ -159,7 +163,7 @@ class Classification(models.Model):
     reasoning = models.TextField(blank=True)
     evidence = models.JSONField(default=dict, blank=True)  # nearest examples, scores, raw fields
     suggested_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    suggested_agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggested_agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     provider = models.CharField(max_length=20)
     model = models.CharField(max_length=100)
     classifier_version = models.PositiveIntegerField(null=True, blank=True)
@@ -184,7 +188,7 @@ class Correction(models.Model):
     classification = models.ForeignKey(Classification, null=True, blank=True, on_delete=models.SET_NULL, related_name="corrections")
     from_category = models.CharField(max_length=50, blank=True)
     to_category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="corrections")
-    corrected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    corrected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     example = models.ForeignKey(TrainingExample, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=now, editable=False)
 
@@ -326,7 +330,7 @@ class Draft(models.Model):
     # Once used: the reply that used it, who, and how close the sent text stayed to the draft
     # (difflib ratio, 1.0 = unchanged).
     sent_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    used_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    used_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     used_at = models.DateTimeField(null=True, blank=True)
     similarity = models.FloatField(null=True, blank=True)
     rejected_reason = models.CharField(max_length=300, blank=True)

@@ -185,7 +185,11 @@ class AvailabilityChange(models.Model):
     accounts.services.membership_availability_set in the account's schema, the facts an
     agent's time online is counted from (analytics.presence). Never edited afterwards."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Keys to the public user table are declared db_constraint=False: each database constraint
+    # from a tenant schema puts two triggers on accounts_user, and at 1,000 tenants their number
+    # made every sign-up slower (docs/performance.md, "Tenants at scale"). The ORM still applies
+    # on_delete within a schema; accounts.services.user_delete applies it in every schema.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     availability = models.CharField(max_length=20)
     previous = models.CharField(max_length=20, blank=True)
     changed_at = models.DateTimeField()
@@ -204,7 +208,7 @@ class PresenceDaily(models.Model):
     analytics.presence, which the daily rollup calls for the same days in its transaction."""
 
     day = models.DateField()
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     online_seconds = models.FloatField(default=0)
     busy_seconds = models.FloatField(default=0)
     computed_at = models.DateTimeField()

@@ -7,12 +7,17 @@
 2-core machine); `--tenants 100` is a quick run. Works in a database of its own, `hearth_tenancy_bench`, on the embedded PostgreSQL
 (or on DATABASE_URL's server), made fresh for the run and dropped at the end.
 
+`--create-only` stops after part 1 (and the one schema migrated for comparison).
+
 1. Creates tenants 1..N with `account_create` (what `manage.py create_account` and sign-up
    call: validation, the schema cloned from the tenant template, domain, owner with a hashed
    password, all in one transaction), timing each; prints median and p95 per slice of the
    count (buckets of 100), so a creation time that grows with the number of tenants shows, and
    what each create spends cloning the schema and hashing the owner's password. For
-   comparison, one schema made the old way (every migration replayed).
+   comparison, one schema made the old way (every migration replayed). Before the first
+   tenant and after the last, the clone is profiled: each of its statements timed on its own
+   (rolled back), summed per kind, and what the public user table costs (its triggers, a
+   fresh connection's first query on it, one more foreign key to it).
 2. Serves every tenant from one gunicorn worker (one thread, as in production's config but
    alone): one widget-config request per tenant (host name -> tenant, its inbox read from its
    schema), then prints the worker's resident memory before and after; then request latency
@@ -147,6 +152,115 @@ def create_tenants(count: int, bucket: int = 100) -> list[str]:
     print(f"  all {count}: median {statistics.median(seconds):.3f} s, p95 {p95(seconds):.3f} s, max {max(seconds):.3f} s "
           f"(goal < 1 s each); clone median {statistics.median(clone_seconds):.3f} s", flush=True)
     return slugs
+
+
+def _clone_statement_kind(statement: str) -> str:
+    if " FOREIGN KEY " in statement:
+        return "foreign key to the public schema" if "REFERENCES public." in statement else "foreign key within the schema"
+    for prefix, kind in [("CREATE SCHEMA", "create schema"), ("CREATE SEQUENCE", "create sequence"), ("CREATE TABLE", "create table (LIKE)"),
+                         ("COMMENT", "comment"), ("ALTER SEQUENCE", "alter sequence"), ("ALTER TABLE", "primary/unique key"),
+                         ("CREATE", "create index"), ("INSERT", "copy migration rows"), ("SELECT setval", "sequence state")]:
+        if statement.startswith(prefix):
+            return kind
+    return "other"
+
+
+def clone_profile(rounds: int = 3) -> dict[str, tuple[int, float]]:
+    """Each statement of the clone script timed on its own (median of `rounds` clones, each
+    rolled back), summed per kind of statement: {kind: (statements, seconds)}. Run at the
+    start and at N tenants, it shows which part of the clone grows with the catalog."""
+    from django.db import connection, transaction
+
+    from accounts import tenant_template
+
+    script = tenant_template._clone_script(tenant_template._template_oid()).sql
+    statements = [part.strip().rstrip(";") for part in script.replace(tenant_template._NEW, '"bench_clone_profile"').split(";\n")]
+    timings: list[list[float]] = [[] for _ in statements]
+    connection.set_schema_to_public()
+    for _ in range(rounds):
+        with transaction.atomic(), connection.cursor() as cursor:
+            for index, statement in enumerate(statements):
+                started = time.perf_counter()
+                cursor.execute(statement)
+                timings[index].append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    kinds: dict[str, tuple[int, float]] = {}
+    for statement, times in zip(statements, timings):
+        count, seconds = kinds.get(_clone_statement_kind(statement), (0, 0.0))
+        kinds[_clone_statement_kind(statement)] = (count + 1, seconds + statistics.median(times))
+    return kinds
+
+
+def user_table_costs() -> dict[str, float | int]:
+    """What the public user table costs as tenant schemas reference it: its triggers (two per
+    foreign key to it), a fresh connection's first query on it (PostgreSQL builds the table's
+    cache entry, triggers included), and one more foreign key to it (rolled back)."""
+    import psycopg
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.accounts_user'::regclass")
+        triggers = cursor.fetchone()[0]
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as fresh:
+        started = time.perf_counter()
+        fresh.execute("SELECT 1 FROM public.accounts_user LIMIT 1").fetchall()
+        first_query = time.perf_counter() - started
+    connection.set_schema_to_public()
+    times = []
+    for _ in range(3):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE public.bench_user_key (user_id bigint)")
+            started = time.perf_counter()
+            cursor.execute("ALTER TABLE public.bench_user_key ADD FOREIGN KEY (user_id) REFERENCES public.accounts_user (id) DEFERRABLE INITIALLY DEFERRED")
+            times.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    return {"triggers": triggers, "first query of a fresh connection": first_query, "one more foreign key": statistics.median(times)}
+
+
+def whole_clone_seconds(rounds: int = 3) -> float:
+    """The clone as sign-up runs it (one script, one round trip), rolled back; median of `rounds`."""
+    from django.db import connection, transaction
+
+    from accounts import tenant_template
+
+    script = tenant_template._clone_script(tenant_template._template_oid()).sql.replace(tenant_template._NEW, '"bench_clone_profile"')
+    connection.set_schema_to_public()
+    times = []
+    for _ in range(rounds):
+        with transaction.atomic(), connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(script)
+            times.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    return statistics.median(times)
+
+
+def catalog_size() -> str:
+    """How big PostgreSQL's own catalog has grown (every tenant's tables, columns, indexes),
+    against the memory it caches pages in."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_attribute), "
+            "(SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r'), "
+            "current_setting('shared_buffers')"
+        )
+        relations, attributes, size, shared_buffers = cursor.fetchone()
+    return f"catalog: {relations:,} relations, {attributes:,} columns, {size / 2**20:,.0f} MiB (shared_buffers {shared_buffers})"
+
+
+def print_clone_profile(label: str) -> dict[str, tuple[int, float]]:
+    print(f"  {label}: {catalog_size()}; the whole clone script, rolled back: {whole_clone_seconds() * 1000:.0f} ms (median of 3)", flush=True)
+    costs = user_table_costs()
+    print(f"  {label}: accounts_user has {costs['triggers']:,} triggers; a fresh connection's first query on it "
+          f"{costs['first query of a fresh connection'] * 1000:.1f} ms; one more foreign key to it {costs['one more foreign key'] * 1000:.1f} ms", flush=True)
+    kinds = clone_profile()
+    total = sum(seconds for _, seconds in kinds.values())
+    print(f"  {label}: the clone's statements one by one, {total:.3f} s in all (median of 3, rolled back):", flush=True)
+    for kind, (count, seconds) in sorted(kinds.items(), key=lambda item: -item[1][1]):
+        print(f"    {kind:<32} {count:>4} statements  {seconds * 1000:8.1f} ms", flush=True)
+    return kinds
 
 
 def _free_port() -> int:
@@ -414,6 +528,7 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=20, help="tenants migrated the django-tenants way, for the per-tenant baseline")
     parser.add_argument("--migrations-only", action="store_true",
                         help="only the migration part, over tenants made by bare schema clones (no owner, domain or requests)")
+    parser.add_argument("--create-only", action="store_true", help="only part 1 (creating the tenants, with the clone profiled at 0 and N)")
     options = parser.parse_args()
 
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
@@ -436,8 +551,12 @@ def main() -> int:
         if options.migrations_only:
             slugs = tenants_for_migrations(options.tenants)
         else:
+            print_clone_profile("at 0 tenants")
             slugs = create_tenants(options.tenants)
+            print_clone_profile(f"at {len(slugs)} tenants")
             print(f"one schema by replaying every migration instead: {migrated_schema_once():.2f} s", flush=True)
+            if options.create_only:
+                return 0
             connections.close_all()
             serve_all_tenants(slugs, options.requests)
             print(f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
@@ -453,7 +572,8 @@ def main() -> int:
         for path in written:
             path.unlink(missing_ok=True)
         try:
-            if slugs and not options.migrations_only:  # with --migrations-only the database goes whole
+            # With --migrations-only or --create-only the database goes whole, at once.
+            if slugs and not options.migrations_only and not options.create_only:
                 print(f"dropped the {len(slugs)} bench tenants in {drop_tenants(slugs):.1f} s", flush=True)
         finally:
             connections.close_all()

@@ -54,9 +54,13 @@ class Team(models.Model):
     auto_assign = models.BooleanField(default=True, help_text="Assign new conversations of this team to an available member.")
     strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.ROUND_ROBIN)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMember", related_name="+")
+    # Keys to the public user table are declared db_constraint=False: each database constraint
+    # from a tenant schema puts two triggers on accounts_user, and at 1,000 tenants their number
+    # made every sign-up slower (docs/performance.md, "Tenants at scale"). The ORM still applies
+    # on_delete within a schema; accounts.services.user_delete applies it in every schema.
     # Round robin's place in the rota: the member who got the last conversation.
     last_assigned_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False, editable=False
     )
 
     class Meta:
@@ -68,7 +72,7 @@ class Team(models.Model):
 
 class TeamMember(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="conversations_teammember_unique")]
@@ -175,7 +179,7 @@ class Contact(models.Model):
     # row stays, so its conversations stay countable; who erased it is kept for the audit.
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
     erased_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False, editable=False
     )
 
     class Meta:
@@ -245,7 +249,7 @@ class Conversation(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
     labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
     # Since when the customer has been waiting for a reply; None while nobody waits.

@@ -55,7 +55,11 @@ class Article(models.Model):
     category = models.CharField(max_length=100, blank=True, help_text="Help-centre section, e.g. Billing.")
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
     source_url = models.URLField(max_length=500, blank=True, help_text="Where the article is published, if anywhere.")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Keys to the public user table are declared db_constraint=False: each database constraint
+    # from a tenant schema puts two triggers on accounts_user, and at 1,000 tenants their number
+    # made every sign-up slower (docs/performance.md, "Tenants at scale"). The ORM still applies
+    # on_delete within a schema; accounts.services.user_delete applies it in every schema.
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     # +1 on every edit of the title or body (kb/services.py): drafts cite the version they read.
     version = models.PositiveIntegerField(default=1, editable=False)
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
