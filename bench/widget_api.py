@@ -299,10 +299,12 @@ def profile_in_process(widget_token: str, requests: int, top: int, dump: str = "
         sent["redis"].clear()
         operation()
         statements, round_trips = list(sent["sql"]), list(sent["redis"])
+        server = _ServerShare(connection)
         cpu, wall = time.process_time(), time.perf_counter()
         for _ in range(requests):
             operation()
         cpu, wall = (time.process_time() - cpu) / requests, (time.perf_counter() - wall) / requests
+        server_share = server.per_request(requests)
         profiler = cProfile.Profile(time.process_time)  # CPU time: waits on a busy machine do not count
         profiler.enable()
         for _ in range(requests):
@@ -315,6 +317,7 @@ def profile_in_process(widget_token: str, requests: int, top: int, dump: str = "
         calls = pstats.Stats(profiler).total_calls / requests
         print(f"\n=== {name}: {calls:,.0f} Python function calls, {len(statements)} SQL statements, {len(round_trips)} Redis "
               f"round trips per request; {cpu * 1000:.2f} ms CPU, {wall * 1000:.2f} ms wall (in this process, unprofiled):")
+        print(f"    PostgreSQL per request: {server_share}")
         for statement in statements:
             print(f"    SQL   {' '.join(statement.split())[:140]}")
         for round_trip in round_trips:
@@ -328,6 +331,40 @@ def profile_in_process(widget_token: str, requests: int, top: int, dump: str = "
         print("\n".join("  " + line for line in lines[header:] if line.strip()))
         print(f"  Hearth's own functions by share of the request (cumulative, including what they call):")
         print("\n".join("  " + line for line in _own_code_shares(pstats.Stats(profiler), top)))
+
+
+class _ServerShare:
+    """What PostgreSQL spends on one request, measured around the unprofiled loop: the CPU of
+    this process's backend (from /proc; the embedded server runs here) and the WAL the server
+    wrote (records and bytes: every heap tuple and every index entry is a record, so the
+    records are the stable figure; the bench database is otherwise idle during --profile)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.pid = cursor.fetchone()[0]
+        self.before = self._sample()
+
+    def _sample(self) -> tuple[float | None, int, int]:
+        with self.connection.cursor() as cursor:
+            # The backend's own WAL counters reach pg_stat_wal at its next report: force it.
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            cursor.execute("SELECT 1")
+            time.sleep(1.1)
+            cursor.execute("SELECT wal_records, wal_bytes FROM pg_stat_wal")
+            records, wal_bytes = cursor.fetchone()
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            cpu = None  # DATABASE_URL's server elsewhere
+        return cpu, int(records), int(wal_bytes)
+
+    def per_request(self, requests: int) -> str:
+        (cpu0, records0, bytes0), (cpu1, records1, bytes1) = self.before, self._sample()
+        cpu = f"backend CPU {(cpu1 - cpu0) / requests * 1000:.2f} ms, " if cpu0 is not None and cpu1 is not None else ""
+        return f"{cpu}WAL {(records1 - records0) / requests:.1f} records, {(bytes1 - bytes0) / requests:,.0f} bytes"
 
 
 def _own_code_shares(stats, top: int) -> list[str]:

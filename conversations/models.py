@@ -244,13 +244,19 @@ class Conversation(models.Model):
 
     number = models.PositiveIntegerField(unique=True, editable=False, help_text="Shown as #123; per tenant.")
     inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    # No index of its own on contact, assignee or team: conv_contact_created, conv_assignee_status
+    # and conv_team_status lead with them (lookups and ON DELETE use those), and every index is
+    # written again by each message's UPDATE of this row (never a HOT update: see Meta.indexes).
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     subject = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
+        db_constraint=False,
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations", db_index=False)
     labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
     # Since when the customer has been waiting for a reply; None while nobody waits.
     waiting_since = models.DateTimeField(null=True, blank=True)
@@ -345,7 +351,8 @@ class Message(models.Model):
         AI = "ai", "AI"
         SYSTEM = "system", "System"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: message_thread leads with it (the thread, and ON DELETE CASCADE).
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TEXT)
     sender_type = models.CharField(max_length=10, choices=SenderType.choices)

@@ -4,6 +4,7 @@ after the broker dropped the kept connection."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from urllib.parse import urlsplit, urlunsplit
@@ -65,6 +66,25 @@ def test_the_message_is_the_one_apply_async_sends_with_the_tenant_stamped(db, al
     assert by_us["headers"]["task"] == "conversations.tasks.conversation_followup"
     assert by_us["headers"]["id"] != by_celery["headers"]["id"]
     assert _without_ids(by_us) == _without_ids(by_celery)
+
+
+def test_each_tenant_s_messages_carry_its_own_stamp_when_one_thread_sends_for_several(db, alpha, beta):
+    """The envelope is built once per task, tenant and thread (config.publish._template_of):
+    alpha, beta, alpha from one thread each carry their own tenant, id and arguments, and each
+    is the message apply_async sends for the same call."""
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    sent = []
+    with _broker_on_own_database() as broker:
+        for tenant, message_id in [(alpha, 11), (beta, 12), (alpha, 13)]:
+            connection.set_tenant(tenant)
+            tasks.message_followup.apply_async(args=(message_id,), retry=True)
+            task_publish(tasks.message_followup, (message_id,))
+            by_celery, by_us = (json.loads(broker.rpop(queue)) for _ in range(2))
+            assert _without_ids(by_us) == _without_ids(by_celery)
+            sent.append(by_us)
+    assert [(m["headers"]["_schema_name"], m["headers"]["argsrepr"]) for m in sent] == [("alpha", "(11,)"), ("beta", "(12,)"), ("alpha", "(13,)")]
+    assert [json.loads(base64.b64decode(m["body"]))[0] for m in sent] == [[11], [12], [13]]
+    assert len({m["headers"]["id"] for m in sent}) == len({m["properties"]["delivery_tag"] for m in sent}) == 3
 
 
 def test_a_receiver_of_celery_s_publish_signal_still_sees_the_task(db, alpha):
