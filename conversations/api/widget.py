@@ -252,13 +252,16 @@ class MessageListApi(WidgetApi):
                    responses={201: WidgetMessageSerializer, 200: WidgetMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
                    tags=["widget"])
     def post(self, request, number: int):
-        # Only the id and the contact (the session's, which found it): the service locks and
-        # reads the row itself.
-        conversation = Conversation.from_db(None, ["id", "contact_id"], [self.conversation_id(number), self.session.contact_id])
         content = ContentInput.content_of(request.data)
-        message, created = services.message_add_incoming(
-            conversation=conversation, content=content, idempotency_key=_idempotency_key(request)
-        )
+        try:
+            # The session's contact and inbox find the conversation inside the service's one
+            # statement (no query of its own first).
+            message, created = services.message_add_incoming_by_number(
+                number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id, content=content,
+                idempotency_key=_idempotency_key(request),
+            )
+        except Conversation.DoesNotExist as error:
+            raise Http404("No conversation matches the given query.") from error
         return Response(_messages_payload([message])[0], status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

@@ -38,6 +38,7 @@ from conversations.services.intake import (
     conversation_open,
     conversation_open_once,
     message_add_incoming,
+    message_add_incoming_by_number,
     message_add_note,
     message_add_reply,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "inbox_limit_check",
     "inbox_widget_token_rotate",
     "message_add_incoming",
+    "message_add_incoming_by_number",
     "message_add_note",
     "message_add_reply",
     "messages_retention_apply",

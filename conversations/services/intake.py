@@ -349,6 +349,120 @@ _OPEN_CONVERSATION_MOVED = CompiledQuery(
 _OPEN_CONVERSATION_MESSAGE = _OpenConversationMessage()
 
 
+def message_add_incoming_by_number(
+    *, number: int, contact_id: int, inbox_id: int, content: str, idempotency_key: str | None = None,
+    at: datetime | None = None,
+) -> tuple[Message, bool]:
+    """message_add_incoming on the contact's conversation #`number` in the inbox (the widget's
+    POST: it knows the number, not the row). Conversation.DoesNotExist when the contact has no
+    such conversation there.
+
+    The usual case finds the conversation inside the one statement (`_NumberedConversationMessage`:
+    one round trip fewer than looking the id up first); anything else (not open, a blocked
+    contact) takes message_add_incoming's transaction, which holds every rule."""
+    content = _content_required(content, None)
+    moment = now(at)
+    found = _NUMBERED_CONVERSATION_MESSAGE.run(
+        number=number, contact_id=contact_id, inbox_id=inbox_id, content=content, idempotency_key=idempotency_key,
+        moment=moment,
+    )
+    if isinstance(found, tuple):
+        return found
+    if found is None:
+        raise Conversation.DoesNotExist("Conversation matching query does not exist.")
+    conversation = Conversation.from_db(None, ["id", "contact_id"], [found, contact_id])
+    message, params = _MESSAGE_INSERT.prepare(
+        conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
+        sender_id=contact_id, content=content, attachments=[], idempotency_key=idempotency_key, created_at=moment,
+    )
+    with transaction.atomic():
+        return _message_add_incoming(conversation, message, params, content, idempotency_key, moment)
+
+
+class _NumberedConversationMessage:
+    """`_OpenConversationMessage` with the conversation found in the statement by its number,
+    contact and inbox (the lookup the widget made as a query of its own), locked, and the
+    usual case decided on the locked row:
+
+        WITH target AS (SELECT id, (open and the contact not blocked) AS usual
+                        FROM the contact's conversation #n in the inbox FOR UPDATE),
+             added AS (the message's INSERT ... SELECT ..., target.id FROM target WHERE usual
+                       ON CONFLICT DO NOTHING),
+             touched AS (the conversation's UPDATE WHERE id = target's AND EXISTS (SELECT FROM added))
+        SELECT target's id and usual, waiting_since, the message's RETURNING columns
+
+    No row: no such conversation (nothing written). A row that is not usual: nothing written,
+    and the caller runs the rules' transaction on it. The signals: the message's pre_save
+    (from `prepare`, before its conversation is known: conversation_id is None then) and
+    post_save; the conversation's pre_save and post_save after the statement, when its id is
+    known (nothing in Hearth listens to them; they are sent so that a receiver added later sees
+    every save)."""
+
+    def __init__(self):
+        self._sql: str | None = None
+        self._conversation_slot: int | None = None
+        self._lock = threading.Lock()
+
+    def _compile(self, insert_sql: str, update_sql: str) -> tuple[str, int]:
+        values = re.fullmatch(r"(INSERT INTO \S+ \((.+?)\)) VALUES \(((?:%s, )*%s)\)( ON CONFLICT DO NOTHING RETURNING .+)", insert_sql)
+        where = re.fullmatch(r'(UPDATE "conversations_conversation" SET .+ WHERE "conversations_conversation"\."id" = )%s', update_sql)
+        if values is None or where is None:
+            raise RuntimeError("the ORM wrote the message's INSERT or the conversation's UPDATE in a shape this does not know")
+        columns = [column.strip() for column in values[2].split(",")]
+        slot = columns.index('"conversation_id"')
+        selected = ["%s"] * len(columns)
+        selected[slot] = 'target."id"'
+        conversation, contact = Conversation._meta, Contact._meta
+        sql = (
+            f'WITH target AS (SELECT conversation."id", conversation."status" = %s AND NOT contact."blocked" AS usual'
+            f' FROM "{conversation.db_table}" conversation JOIN "{contact.db_table}" contact ON contact."id" = conversation."contact_id"'
+            f' WHERE conversation."number" = %s AND conversation."contact_id" = %s AND conversation."inbox_id" = %s'
+            f' FOR UPDATE OF conversation),'
+            f' added AS ({values[1]} SELECT {", ".join(selected)} FROM target WHERE target.usual{values[4]}),'
+            f' touched AS ({where[1]}(SELECT "id" FROM target) AND EXISTS (SELECT FROM added)'
+            f' RETURNING "conversations_conversation"."waiting_since")'
+            f" SELECT target.\"id\", target.usual, touched.waiting_since, added.* FROM (VALUES (1)) AS one"
+            f" LEFT JOIN target ON true LEFT JOIN added ON true LEFT JOIN touched ON true"
+        )
+        return sql, slot
+
+    def run(self, *, number, contact_id, inbox_id, content, idempotency_key, moment) -> tuple[Message, bool] | int | None:
+        """(message, created) in the usual case; the conversation's id when it is not usual
+        (nothing written); None when there is no such conversation."""
+        message, params = _MESSAGE_INSERT.prepare(
+            conversation_id=None, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
+            sender_id=contact_id, content=content, attachments=[], idempotency_key=idempotency_key, created_at=moment,
+        )
+        # The UPDATE's own parameters without its last, the id (target's in the statement).
+        update_sql, update_params = _OPEN_CONVERSATION_MOVED._sql_and_params({"pk": 0, "moment": moment, "text": content[:SEARCH_TEXT_CAP]})
+        if self._sql is None:
+            with self._lock:
+                if self._sql is None:
+                    self._sql, self._conversation_slot = self._compile(_MESSAGE_INSERT.sql, update_sql)
+        del params[self._conversation_slot]
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql, [Status.OPEN, number, contact_id, inbox_id, *params, *update_params[:-1]])
+            conversation_id, usual, waiting_since, *returned = cursor.fetchone()
+        if conversation_id is None:
+            return None
+        if not usual:
+            return conversation_id
+        message.conversation_id = conversation_id
+        if returned[0] is None:  # the key's message is there already: a retry; nothing written, nothing queued
+            return Message.objects.get(conversation_id=conversation_id, idempotency_key=idempotency_key), False
+        alias = connection.alias
+        conversation = Conversation.from_db(None, ["id", "contact_id"], [conversation_id, contact_id])
+        conversation.last_activity_at, conversation.waiting_since = moment, waiting_since
+        pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
+        post_save.send(sender=Conversation, instance=conversation, created=False, update_fields=_TOUCHED_FIELDS, raw=False, using=alias)
+        message = _MESSAGE_INSERT.saved(message, returned)
+        followups.message_received(message)
+        return message, True
+
+
+_NUMBERED_CONVERSATION_MESSAGE = _NumberedConversationMessage()
+
+
 @transaction.atomic
 def message_add_reply(
     *, conversation: Conversation, content: str, author=None, by_ai: bool = False, attachments: list | None = None,
