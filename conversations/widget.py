@@ -2,7 +2,9 @@
 
 A token is `signing.dumps({"s": session id, "t": schema})`: signed with SECRET_KEY,
 timestamped (older than WIDGET_SESSION_TTL_SECONDS is refused), bound to the tenant that
-issued it, and revocable through its WidgetSession row.
+issued it, and revocable through its WidgetSession row. Each process remembers the
+signatures it has verified (`_token_signed`); the age, the tenant and the session are checked
+on every request.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ def widget_session_id_from_token(token: str) -> str:
         schema, session_id, signed_at = _token_signed(token, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
     except signing.BadSignature as error:
         raise InvalidWidgetToken("the session token is not valid") from error
-    # signing.loads's own age rule (`age > max_age`), on every request: the memory above keeps
-    # when a token was signed, never that it is young enough.
+    # signing.loads's own age rule (`age > max_age`), on every request: the memory
+    # (_token_signed) keeps when a token was signed, never that it is still young enough.
     if time.time() - signed_at > settings.WIDGET_SESSION_TTL_SECONDS:
         raise InvalidWidgetToken("the session has expired; open a new one")
     if schema != connection.schema_name:
