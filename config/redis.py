@@ -7,6 +7,8 @@ process-level facts that belong to no tenant.
 from __future__ import annotations
 
 import functools
+import os
+import threading
 
 import redis
 from django.conf import settings
@@ -39,15 +41,18 @@ def round_trip(client: redis.Redis, commands: list[tuple], *, retries: int = 1) 
     redis-py's command and pipeline machinery cost about as much CPU as the round trip itself.
     No response callbacks run: the replies are RESP's (bytes, ints, lists, None).
 
-    The pool hands out a connection it has checked (one the server closed is replaced); one
-    that fails during the round trip is dropped and the call is made again on a new one
-    (`retries` times, at once, as redis-py's own retry does), then the ConnectionError or
+    The commands go out on a connection this thread keeps for `client` (`_kept_connection`),
+    not one checked out of the client's pool: the checkout and return (a lock, redis-py's
+    observability counters, a `can_read()` system call) cost 6% of a widget request. A
+    connection the server closed (a restart, an idle timeout) fails on the first read; a
+    connection that fails during the round trip is closed and the call is made again on a new
+    one (`retries` times, at once, as redis-py's own retry does), then the ConnectionError or
     TimeoutError is raised. Commands may thus run twice: for counts and pushes, not payments."""
     for attempt in range(retries + 1):
-        pool = client.connection_pool
-        connection = pool.get_connection()
+        connection = _kept_connection(client)
         try:
-            connection.send_packed_command(connection.pack_commands(commands))
+            # check_health=False: no PING on an interval; a dead connection shows on the read.
+            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
             replies = []
             for _ in commands:
                 try:
@@ -56,12 +61,41 @@ def round_trip(client: redis.Redis, commands: list[tuple], *, retries: int = 1) 
                     replies.append(error)
             return replies
         except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()
+            connection.disconnect()  # the next use connects anew
             if attempt == retries:
                 raise
         except BaseException:
-            connection.disconnect()  # a reply may be left unread: never hand this connection out again
+            connection.disconnect()  # a reply may be left unread: never send on this socket again
             raise
-        finally:
-            pool.release(connection)
     raise AssertionError("unreachable")
+
+
+class _KeptConnections(threading.local):
+    """Per thread: {id of a client's pool: (the pool, this thread's connection to its server)}.
+    A thread-local, so a connection is never used by two threads at once; remembered with the
+    process id, so a forked child (a gunicorn worker, a Celery prefork child) never writes on
+    its parent's socket: it drops what it inherited and connects on its own."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.connections: dict[int, tuple[redis.ConnectionPool, redis.connection.AbstractConnection]] = {}
+
+
+_kept = _KeptConnections()
+
+
+def _kept_connection(client: redis.Redis):
+    kept = _kept
+    if kept.pid != os.getpid():
+        # The parent's sockets: forget them without a word to the server (its disconnect()
+        # checks the pid and only closes this process's copy of the descriptor).
+        kept.pid, kept.connections = os.getpid(), {}
+    pool = client.connection_pool
+    held = kept.connections.get(id(pool))
+    if held is not None and held[0] is pool:  # the pool itself, not another at a reused id
+        return held[1]
+    # Made as the pool would make one (URL, timeouts, decoding, credentials), but this
+    # thread's alone: the pool never hands it to anyone else nor counts it.
+    connection = pool.connection_class(**pool.connection_kwargs)
+    kept.connections[id(pool)] = (pool, connection)
+    return connection

@@ -18,6 +18,7 @@ from django_tenants.utils import schema_context, tenant_context
 
 from config.celery import app as celery_app
 from config.publish import publish_settings_reset, task_publish
+from config.redis import round_trip
 from conversations import services, tasks
 from conversations.models import Message
 from tests.conftest import wait_for
@@ -121,15 +122,14 @@ def test_a_worker_runs_it_in_the_tenant_also_after_the_broker_dropped_the_connec
     wait_for(lambda: _followup_done("alpha", first.pk), what="the follow-up of the first message")
 
     # The broker ends the kept connection (as a restart or an idle timeout does): the next
-    # publish goes out on a new connection (the pool notices the closed socket on checkout; a
-    # drop in the middle of the LPUSH is the one retry's case).
+    # publish goes out on a new connection (round_trip's one retry, on the failed read).
     (plan,) = [plan for (task, _), plan in _plans.items() if plan is not None and plan.name == tasks.message_followup.name]
-    kept = plan.client.client_id()
+    kept = round_trip(plan.client, [("CLIENT", "ID")])[0]  # this thread's kept connection
     assert redis.Redis.from_url(settings.REDIS_URL).client_kill_filter(_id=kept) == 1
 
     with tenant_context(alpha):
         second, _ = services.message_add_incoming(conversation=conversation, content="Still there?")
-    assert plan.client.client_id() != kept
+    assert round_trip(plan.client, [("CLIENT", "ID")])[0] != kept
     wait_for(lambda: _followup_done("alpha", second.pk), what="the follow-up sent after the dropped connection")
     with schema_context("beta"):
         assert not Message.objects.exists()
