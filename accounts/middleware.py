@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import threading
 import time
 import zoneinfo
 
@@ -36,6 +37,7 @@ from django_tenants.utils import get_public_schema_name, get_tenant_domain_model
 
 from config.errors import error_body
 from config.middleware import is_api_path
+from conversations.api.cors import is_widget_api_path
 from config.redis import redis_client, round_trip
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL
 # A changed domain or a new account is seen within TENANT_CACHE_SECONDS. A change that must
 # be seen at once (a suspension) bumps a generation number in Redis (tenant_cache_invalidate);
 # each request reads it (one GET) and a process that sees a new number forgets everything.
+# A widget request with a session token reads it later, in its one round trip for the session
+# and the throttles, and is routed again if it was routed on accounts now stale (below).
 TENANT_CACHE_SECONDS = 30
 TENANT_CACHE_GENERATION_KEY = "hearth:tenant-cache-generation"
 _tenant_cache: dict[tuple[str, str], tuple[float, object]] = {}
@@ -80,14 +84,100 @@ def tenant_cache_invalidate() -> None:
 def _tenant_cache_sync() -> None:
     try:
         # Every request's GET, so without redis-py's per-command machinery (config.redis.round_trip).
-        generation = round_trip(redis_client(), [("GET", TENANT_CACHE_GENERATION_KEY)])[0] or "0"
-    except redis.RedisError:
-        generation = None  # no way to know whether a change was missed: read the database
-    if isinstance(generation, redis.ResponseError):
-        generation = None
+        generation = round_trip(redis_client(), [("GET", TENANT_CACHE_GENERATION_KEY)])[0]
+    except redis.RedisError as error:
+        generation = error
+    _tenant_cache_adopt(generation)
+
+
+def _generation_of(reply) -> str | None:
+    """A GET's reply as the generation: "0" before the first change, None when Redis could not
+    say (then nobody knows whether a change was missed: the database decides)."""
+    if isinstance(reply, Exception):
+        return None
+    if isinstance(reply, bytes):
+        return reply.decode()
+    return reply or "0"
+
+
+def _tenant_cache_adopt(reply) -> str | None:
+    generation = _generation_of(reply)
     if generation is None or generation != _tenant_cache_generation[0]:
         _tenant_cache.clear()
         _tenant_cache_generation[0] = generation
+    return generation
+
+
+# ----------------------------------------------------------------------------- the deferred check
+# The widget's poll and POST (views whose first authentication is the widget session's) already
+# make one Redis round trip before the view runs: the session cache's MGET and the throttles'
+# count (config.ratelimit.windows_count_with). Their generation GET rides in it instead of
+# costing a round trip of its own (5-8% of the request). They are routed on the accounts this
+# process remembers, and the round trip says whether those were still current:
+# - yes: the request goes on (nearly always);
+# - no (another process suspended or resumed an account): the round trip raises
+#   TenantCacheStale before the view has done anything, and TenantRoutingMiddleware routes the
+#   request again from the database with the generation read first, and serves it from the
+#   start. So the request that learns of the change is itself answered as a fresh one would be.
+#   The first pass counted it in the throttles: a request counted twice, once per change and
+#   process.
+# A deferred request that never reaches that round trip (a forged token's 401, a 404, the
+# suspended account's 403) reads the generation after its answer and is served again if it was
+# stale: nothing ran that a second pass would repeat (a view that could write reads the
+# generation in process_view before it runs, unless the widget session's authentication
+# carries it).
+
+
+class TenantCacheStale(Exception):
+    """The request was routed on remembered accounts that a change has made stale: route it
+    again. Raised before the view's own work; TenantRoutingMiddleware answers it."""
+
+
+class _DeferredCheck(threading.local):
+    # The generation this thread's request was routed under, while its check is still to come;
+    # None when there is none (the request read it first, or it already arrived).
+    routed_under: str | None = None
+
+
+_deferred = _DeferredCheck()
+
+
+def tenant_cache_generation_command() -> tuple | None:
+    """The GET to send in this request's round trip, or None: the request routed under the
+    process's remembered accounts and has not checked the generation yet."""
+    return ("GET", TENANT_CACHE_GENERATION_KEY) if _deferred.routed_under is not None else None
+
+
+def tenant_cache_generation_arrived(reply) -> None:
+    """The reply to tenant_cache_generation_command()'s GET (or the error that stopped the
+    round trip): raises TenantCacheStale if the request was routed on stale accounts."""
+    routed_under, _deferred.routed_under = _deferred.routed_under, None
+    generation = _tenant_cache_adopt(reply)
+    if generation is None or generation != routed_under:
+        raise TenantCacheStale(f"tenant cache generation {routed_under} -> {generation}")
+
+
+def _is_deferrable(request) -> bool:
+    """A widget API request with a session token, in a process that knows a generation."""
+    if _tenant_cache_generation[0] is None:
+        return False
+    scheme = request.META.get("HTTP_AUTHORIZATION", "")[:7]
+    return scheme.lower() == "bearer " and is_widget_api_path(request.path_info)
+
+
+_checks_itself: dict = {}  # view function -> bool: a handful of views per process
+
+
+def _checks_the_generation_itself(view_func) -> bool:
+    """A DRF view whose first authentication is the widget session's: with a session token,
+    its round trip (or its refusal, before any work) comes before the view's own code."""
+    known = _checks_itself.get(view_func)
+    if known is None:
+        from conversations.api.authentication import WidgetSessionAuthentication
+
+        authentications = getattr(getattr(view_func, "cls", None), "authentication_classes", None)
+        known = _checks_itself[view_func] = bool(authentications) and authentications[0] is WidgetSessionAuthentication
+    return known
 
 
 def normal_hostname(hostname: str) -> str:
@@ -109,9 +199,31 @@ def _activate_time_zone(tenant) -> None:
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
-    def process_request(self, request):
+    def __call__(self, request):
+        path_info = request.path_info
+        try:
+            response = super().__call__(request)
+            if _deferred.routed_under is not None:
+                self._check_now(request)  # deferred, and no round trip carried the GET: after the answer
+            if not getattr(request, "tenant_reroute", False):
+                return response
+            # Routed on stale accounts: again from the start, the generation read first. The
+            # first answer is dropped unsent; nothing before the view's own work wrote anything.
+            request.tenant_reroute = False
+            request.path_info = path_info
+            for attribute in ("tenant", "urlconf"):
+                request.__dict__.pop(attribute, None)
+            return self.process_request(request, defer=False) or self.get_response(request)
+        finally:
+            _deferred.routed_under = None  # nothing of this request reaches the thread's next work
+
+    def process_request(self, request, *, defer: bool = True):
         connection.set_schema_to_public()
-        _tenant_cache_sync()
+        _deferred.routed_under = None
+        if defer and _is_deferrable(request):
+            _deferred.routed_under = _tenant_cache_generation[0]
+        else:
+            _tenant_cache_sync()
         # Start from the deployment's own script prefix; a /t/<slug>/ request extends it.
         set_script_prefix(self._script_name(request) + "/")
         hostname = self.hostname_from_request(request)
@@ -126,6 +238,33 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
 
         self._serve(request, tenant, hostname)
         return None
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if _deferred.routed_under is None or _checks_the_generation_itself(view_func):
+            return None
+        return self._check_now(request)  # a view that could write without that round trip: first
+
+    def _check_now(self, request) -> HttpResponse | None:
+        try:
+            reply = round_trip(redis_client(), [("GET", TENANT_CACHE_GENERATION_KEY)])[0]
+        except redis.RedisError as error:
+            reply = error
+        try:
+            tenant_cache_generation_arrived(reply)
+        except TenantCacheStale as error:
+            return self._reroute_needed(request, error)
+        return None
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, TenantCacheStale):
+            return self._reroute_needed(request, exception)
+        return None
+
+    @staticmethod
+    def _reroute_needed(request, why) -> HttpResponse:
+        logger.info("routing a request again: %s", why)
+        request.tenant_reroute = True
+        return HttpResponse(status=503)  # never sent: __call__ serves the request again
 
     def _serve(self, request, tenant, hostname: str) -> None:
         tenant.domain_url = hostname

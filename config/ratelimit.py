@@ -12,7 +12,8 @@ extend the window, so a client that keeps knocking is let in when its window end
 Django cache keys (tenant schema and KEY_PREFIX in front), so each tenant counts on its own.
 
 The widget API counts its request in the same round trip as it reads the session cache
-(`windows_count_with`): one round trip to Redis per widget request before the view runs.
+(`windows_count_with`), and checks the tenant cache's generation in it too (accounts.middleware,
+the deferred check): one round trip to Redis per widget request before the view runs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import redis
 from django.core.cache import cache
 
+from accounts.middleware import tenant_cache_generation_arrived, tenant_cache_generation_command
 from config.redis import redis_binary_client, round_trip
 
 # For each key: add one; start the window (milliseconds in ARGV) unless one is running.
@@ -53,8 +55,18 @@ def windows_count_with(windows: dict[str, int], command: tuple | None = None) ->
     """windows_count(windows), with one more `command` (a read: e.g. the widget session cache's
     MGET) sent before it in the same round trip. Returns (the counts, the command's reply: an
     error reply as its ResponseError). A Redis that cannot count raises, as windows_count does."""
+    # A widget request routed on this process's remembered accounts checks their generation
+    # here, in the same round trip (accounts.middleware: the deferred check), as the last command.
+    generation = tenant_cache_generation_command()
     commands = ([command] if command is not None else []) + ([_count_command(windows)] if windows else [])
-    replies = round_trip(redis_binary_client(), commands) if commands else []
+    try:
+        replies = round_trip(redis_binary_client(), commands + [generation] if generation else commands) if commands or generation else []
+    except redis.RedisError as error:
+        if generation:
+            tenant_cache_generation_arrived(error)  # raises TenantCacheStale: route from the database
+        raise
+    if generation:
+        tenant_cache_generation_arrived(replies.pop())  # raises TenantCacheStale before anything is done
     reply = replies[0] if command is not None else None
     if not windows:
         return {}, reply
