@@ -37,8 +37,8 @@ from django_tenants.utils import get_public_schema_name, get_tenant_domain_model
 
 from config.errors import error_body
 from config.middleware import is_api_path
-from conversations.api.cors import is_widget_api_path
 from config.redis import redis_client, round_trip
+from conversations.api.cors import is_widget_api_path
 
 logger = logging.getLogger(__name__)
 TENANT_PATH_PREFIX = re.compile(r"^/t/(?P<slug>[^/]+)(?P<rest>/.*)?$", re.DOTALL)
