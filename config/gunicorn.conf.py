@@ -29,6 +29,9 @@ bind = [os.environ.get("GUNICORN_BIND") or (f"0.0.0.0:{os.environ['PORT']}" if o
 # 1.8 to 2.3 times the widget requests of 5 sync workers. A request spends part of its time waiting on
 # PostgreSQL and Redis, which threads overlap, and gthread keeps HTTP connections alive
 # (sync workers close each one), so a polling widget does not reconnect for every request.
+# Re-measured 2026-12-03 (branch redis8, docs/performance.md): 2 x 4 served 309 POST and 502
+# poll req/s (x0.37 and x0.60 of the bare insert on the same shape), ahead of 4 x 2 (283, 421),
+# 3 x 2 (275, 385) and 2 x 2 (222, 361) in req/s, ratio and p95 alike: the default stays.
 worker_class = "gthread"
 workers = _env_int("WEB_CONCURRENCY", 2 if _development else (os.cpu_count() or 1))
 threads = _env_int("WEB_THREADS", 4)
