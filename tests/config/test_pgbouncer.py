@@ -106,13 +106,14 @@ logfile = {work / "pgbouncer.log"}
 
 
 @contextlib.contextmanager
-def web_server(database_url: str, db_pool_mode: str):
-    """gunicorn, one worker with 8 threads, each keeping its own connection (DB_CONN_MAX_AGE)."""
+def web_server(database_url: str, db_pool_mode: str, *, connections: dict | None = None, name: str = "gunicorn behind PgBouncer"):
+    """gunicorn, one worker with 8 threads; by default each thread keeps its own connection
+    (DB_CONN_MAX_AGE), `connections` says otherwise (e.g. a process pool)."""
     port = _free_port()
     env = {
         "DATABASE_URL": database_url,
         "DB_POOL_MODE": db_pool_mode,
-        "DB_CONN_MAX_AGE": "60",
+        **(connections if connections is not None else {"DB_CONN_MAX_AGE": "60"}),
         "WIDGET_SESSION_RATE": "100000/min",
         "WIDGET_ADDRESS_RATE": "100000/min",
         "WIDGET_SESSION_CREATE_RATE": "100000/min",
@@ -122,7 +123,7 @@ def web_server(database_url: str, db_pool_mode: str):
     url = f"http://127.0.0.1:{port}"
     log_dir = Path(tempfile.mkdtemp(prefix="hearth-pgbouncer-web-"))
     try:
-        with _stack_process("gunicorn behind PgBouncer", command, log_dir, lambda: _answers(f"{url}/admin/login/"), env=env):
+        with _stack_process(name, command, log_dir, lambda: _answers(f"{url}/admin/login/"), env=env):
             yield url
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)

@@ -13,10 +13,6 @@ in every answer and in both schemas.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -27,33 +23,16 @@ from tests.config.test_pgbouncer import (  # noqa: F401  (inboxes is a fixture)
     _stored_messages_of_the_other_tenant,
     inboxes,
     pgbouncer,
+    web_server,
 )
-from tests.conftest import _answers, _free_port, _stack_process, database_url_of_test_db
+from tests.conftest import database_url_of_test_db
 
 pytestmark = pytest.mark.usefixtures("committed_db")
 
 
-@contextlib.contextmanager
 def pooled_web_server(database_url: str, db_pool_mode: str):
     """gunicorn, one worker with 8 threads sharing a pool of at most 2 connections."""
-    port = _free_port()
-    env = {
-        "DATABASE_URL": database_url,
-        "DB_POOL_MODE": db_pool_mode,
-        "DB_PROCESS_POOL_SIZE": "2",
-        "WIDGET_SESSION_RATE": "100000/min",
-        "WIDGET_ADDRESS_RATE": "100000/min",
-        "WIDGET_SESSION_CREATE_RATE": "100000/min",
-    }
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "1", "--threads", "8",
-               "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    url = f"http://127.0.0.1:{port}"
-    log_dir = Path(tempfile.mkdtemp(prefix="hearth-process-pool-web-"))
-    try:
-        with _stack_process("gunicorn with a connection pool", command, log_dir, lambda: _answers(f"{url}/admin/login/"), env=env):
-            yield url
-    finally:
-        shutil.rmtree(log_dir, ignore_errors=True)
+    return web_server(database_url, db_pool_mode, connections={"DB_PROCESS_POOL_SIZE": "2"}, name="gunicorn with a connection pool")
 
 
 @contextlib.contextmanager
