@@ -17,10 +17,8 @@ import contextlib
 import os
 import pwd
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Barrier
@@ -72,7 +70,6 @@ query_wait_timeout = 30
 max_client_conn = 200
 ; the test suite's connections ask for synchronous_commit=off in `options`
 ignore_startup_parameters = extra_float_digits,options
-logfile = {work / "pgbouncer.log"}
 """
     )
     command = [_pgbouncer_binary()]
@@ -82,26 +79,23 @@ logfile = {work / "pgbouncer.log"}
         os.chown(work, owner.pw_uid, owner.pw_gid)
         work.chmod(0o755)
         command += ["-u", owner.pw_name]
-    process = subprocess.Popen([*command, str(work / "pgbouncer.ini")], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"postgresql://{db['USER']}@127.0.0.1:{port}/{db['NAME']}"
-    # One connection before the web server's: PgBouncer 1.18 can greet clients that log in
-    # while its first server connection is still being made without the server's version.
-    deadline = time.monotonic() + 30
-    while True:
+
+    def answers() -> bool:
+        # One connection before the web server's: PgBouncer 1.18 can greet clients that log in
+        # while its first server connection is still being made without the server's version.
         try:
             with psycopg.connect(url, connect_timeout=2, autocommit=True) as warm:
                 warm.execute("SELECT 1")
-            break
+            return True
         except psycopg.OperationalError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"PgBouncer did not start:\n{(work / 'pgbouncer.log').read_text()[-2000:] if (work / 'pgbouncer.log').exists() else ''}")
-            time.sleep(0.2)
+            return False
+
     try:
-        yield url
+        # Its log goes to standard error, which _stack_process keeps in work/pgbouncer.log.
+        with _stack_process("pgbouncer", [*command, str(work / "pgbouncer.ini")], work, answers):
+            yield url
     finally:
-        process.terminate()
-        process.wait(timeout=20)
         shutil.rmtree(work, ignore_errors=True)
 
 

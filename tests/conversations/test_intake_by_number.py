@@ -5,7 +5,6 @@ a blocked contact, a repeated key) answered as the rules answer it."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from config.errors import ApplicationError
 from conversations import followups, services
 from conversations.events import Actor
 from conversations.models import Contact, Conversation, Message
+from tests.concurrency import run_at_once
 from tests.conversations.factories import ContactFactory, InboxFactory
 
 
@@ -104,25 +104,15 @@ def test_concurrent_messages_and_retries_are_stored_once_each(alpha):
         conversation = services.conversation_open(inbox=InboxFactory(auto_assign=False), contact=ContactFactory(), content="Hi")
         services.message_add_reply(conversation=conversation, content="Hello!", by_ai=True)  # nobody waits now
     start = timezone.now()
-    errors, answers = [], []
+    answers = []
 
     def write(i):
-        try:
-            with tenant_context(alpha):
-                # Two tries of each of four messages, all at once.
-                answers.append(_by_number(conversation, f"message {i % 4}", idempotency_key=f"key-{i % 4}",
-                                          at=start + timedelta(seconds=i)))
-        except Exception as error:  # noqa: BLE001: reported below
-            errors.append(error)
-        finally:
-            connection.close()
+        with tenant_context(alpha):
+            # Two tries of each of four messages, all at once.
+            answers.append(_by_number(conversation, f"message {i % 4}", idempotency_key=f"key-{i % 4}",
+                                      at=start + timedelta(seconds=i)))
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_at_once(write, 8) == []
     assert sorted(created for _, created in answers) == [False] * 4 + [True] * 4
     with tenant_context(alpha):
         incoming = Message.objects.filter(conversation=conversation, content__startswith="message ")

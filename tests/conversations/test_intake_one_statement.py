@@ -6,7 +6,6 @@ contact that does not match) takes the transaction that holds the rules."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from config.errors import ApplicationError
 from conversations import followups, services
 from conversations.events import Actor
 from conversations.models import Contact, Conversation, Message
+from tests.concurrency import run_at_once
 from tests.conversations.factories import ContactFactory, InboxFactory
 
 
@@ -131,23 +131,12 @@ def test_concurrent_messages_are_all_stored_and_the_wait_starts_at_the_first(alp
         conversation = services.conversation_open(inbox=InboxFactory(auto_assign=False), contact=ContactFactory(), content="Hi")
         services.message_add_reply(conversation=conversation, content="Hello!", by_ai=True)  # nobody waits now
     start = timezone.now()
-    errors = []
 
     def write(i):
-        try:
-            with tenant_context(alpha):
-                services.message_add_incoming(conversation=conversation, content=f"message {i}", at=start + timedelta(seconds=i))
-        except Exception as error:  # noqa: BLE001: reported below
-            errors.append(error)
-        finally:
-            connection.close()
+        with tenant_context(alpha):
+            services.message_add_incoming(conversation=conversation, content=f"message {i}", at=start + timedelta(seconds=i))
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_at_once(write, 6) == []
     with tenant_context(alpha):
         incoming = Message.objects.filter(conversation=conversation, content__startswith="message ")
         assert incoming.count() == 6
