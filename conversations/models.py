@@ -283,9 +283,11 @@ class Conversation(models.Model):
     # The client's Idempotency-Key of the request that opened it: a retry finds this row.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, editable=False)
     # The words of the subject and of every message but activity lines (notes included), for
-    # the queue's full-text search (selectors.conversation_search). Written only by
-    # services/intake.py, in the UPDATE each message already makes (migration 0007 filled it
-    # for older rows); capped below PostgreSQL's 1 MB tsvector limit (intake.SEARCH_DOCUMENT_CAP).
+    # the queue's full-text search (selectors.conversation_search). Written by
+    # services/intake.py (a customer's message on an open conversation through SearchWords,
+    # folded in here in batches: services/search_words.py), erasure and retention (migration
+    # 0007 filled it for older rows); capped below PostgreSQL's 1 MB tsvector limit
+    # (intake.SEARCH_DOCUMENT_CAP).
     search_document = SearchVectorField(null=True, editable=False)
 
     objects = ConversationManager()
@@ -311,12 +313,14 @@ class Conversation(models.Model):
             models.Index(fields=["ai_category"], name="conv_ai_category"),
             GinIndex(OpClass(Upper("subject"), name="gin_trgm_ops"), name="conv_subject_trgm"),
             GinIndex(fields=["search_document"], name="conv_search_document"),
-            # The queue's order (selectors.conversation_queue, with the admin's pk tie-breaker),
-            # so a page of it is an index walk, not a sort of every conversation.
-            models.Index(
-                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("last_activity_at").desc(), F("id").desc(),
-                name="conv_queue_order",
-            ),
+            # The queue's order (selectors.conversation_queue) up to its tie-break: a page is an
+            # index walk with an incremental sort of each (waiting_since, priority) group by
+            # last_activity_at. Waiting customers have their own waiting_since, so their groups
+            # are single rows. last_activity_at itself is in NO index (and search_document's
+            # words arrive through SearchWords), so a customer's message on a waiting
+            # conversation is a HOT update: no index entry written, the page's free space
+            # (fillfactor, migration 0016) takes the new row version.
+            models.Index(F("waiting_since").asc(nulls_last=True), F("priority").desc(), name="conv_queue_order"),
             # Reports by day (analytics: today's live figures, the queue's drill-down by day).
             models.Index(fields=["created_at"], name="conv_created"),
             models.Index(fields=["first_response_at"], name="conv_first_response"),
@@ -333,6 +337,31 @@ class Conversation(models.Model):
     @property
     def sla_breached(self) -> bool:
         return self.first_response_breached or self.resolution_breached
+
+
+class SearchWords(models.Model):
+    """One customer message's words, searchable at once, waiting to be folded into its
+    conversation's search document (services/search_words.py, every minute per tenant).
+
+    Why not straight into the document: a GIN-indexed column written by every message makes
+    every message a non-HOT update of the conversation (an entry in each of its indexes) that
+    rewrites the whole document (tens of kB for a long thread). A row here is one small
+    insert; the fold rewrites each document once per batch. The queue's search reads both
+    (selectors.conversation_search). Erasure and retention delete a conversation's rows when
+    they rebuild its document."""
+
+    # No foreign key constraint: its check would be one more lookup in the hot statement, and
+    # the conversation is locked by that statement anyway; the ORM still cascades a delete.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False,
+    )
+    words = SearchVectorField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="searchwords_conversation"),
+            GinIndex(fields=["words"], name="searchwords_words"),
+        ]
 
 
 class Message(models.Model):

@@ -8,7 +8,7 @@ from django.db.models import BooleanField, F, Func, Q, QuerySet, Subquery
 
 from config import inputs
 from conversations.access import conversations_visible_to
-from conversations.models import SEARCH_CONFIG, CannedResponse, Contact, Conversation, ConversationEvent, Message
+from conversations.models import SEARCH_CONFIG, CannedResponse, Contact, Conversation, ConversationEvent, Message, SearchWords
 
 
 def conversation_queue(*, user, account) -> QuerySet[Conversation]:
@@ -40,16 +40,21 @@ def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet
     search document (GIN, conv_search_document: the words of its subject, messages and notes;
     English stemming, so "refunds" finds "refund"; websearch syntax), the subject by trigram
     (ILIKE '%term%'), the contacts whose name or e-mail match (trigram) as an array of ids, the
-    number. So the planner can combine the indexes for a rare term (BitmapOr) and, for a common
-    word, walk the queue's order index and stop at the page's end, where gathering every
+    number, and the conversations whose customers' latest words wait in SearchWords (GIN,
+    searchwords_words: not folded into the document yet, services/search_words.py) as an
+    array of ids. So the planner can combine the indexes for a rare term (BitmapOr) and, for a
+    common word, walk the queue's order index and stop at the page's end, where gathering every
     matching id first costs as much as there are matches.
     """
     term = term.strip()
     if not term:
         return queryset
     contacts = Contact.objects.filter(Q(name__icontains=term) | Q(email__icontains=term)).values("pk").order_by()
+    words = SearchQuery(term, search_type="websearch", config=SEARCH_CONFIG)
+    waiting = SearchWords.objects.filter(words=words).values("conversation_id").order_by()
     matches = (
-        Q(search_document=SearchQuery(term, search_type="websearch", config=SEARCH_CONFIG))
+        Q(search_document=words)
+        | Q(_AnyOf(F("pk"), Subquery(waiting)))
         | Q(subject__icontains=term)
         | Q(_AnyOf(F("contact_id"), Subquery(contacts)))
     )

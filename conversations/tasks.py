@@ -2,7 +2,8 @@
 the schema of the tenant that queued it, and owns its retry policy.
 
 Per-tenant periodic jobs (beat sends each to every tenant schema): waking snoozed
-conversations, flagging SLA breaches, re-queueing missed message follow-ups.
+conversations, flagging SLA breaches, re-queueing missed message follow-ups, folding
+customers' waiting words into the search documents.
 """
 
 from datetime import date
@@ -37,6 +38,15 @@ def wake_snoozed_conversations() -> int:
 def mark_sla_breaches() -> int:
     with job_run(job="mark_sla_breaches"):
         return services.sla_breaches_mark()
+
+
+@shared_task(**RETRY)
+def fold_search_words() -> int:
+    """Every minute, per tenant (beat): customers' words from SearchWords into their
+    conversations' search documents (services/search_words.py). Batches commit one by one,
+    so a retry resumes with what is left."""
+    with job_run(job="fold_search_words"):
+        return services.search_words_fold()
 
 
 @shared_task

@@ -11,6 +11,7 @@ its follow-up queued after commit (`conversations/followups.py`).
 - `inboxes`: creating one (within the plan), the widget token and the HMAC secret
 - `erasure`: erasing one contact (personal data, message contents, AI artefacts)
 - `retention`: the account's retention periods, applied in batches
+- `search_words`: customers' words waiting in SearchWords, folded into the search documents
 
 Import the package, not the modules: `from conversations import services`.
 """
@@ -50,6 +51,7 @@ from conversations.services.retention import (
     messages_retention_apply,
     retention_apply,
 )
+from conversations.services.search_words import search_words_discard, search_words_fold
 from conversations.services.sla import sla_apply, sla_breaches_mark
 from conversations.services.status import conversation_priority_set, conversation_status_set, conversations_wake_snoozed
 
@@ -92,6 +94,8 @@ __all__ = [
     "message_add_reply",
     "messages_retention_apply",
     "retention_apply",
+    "search_words_discard",
+    "search_words_fold",
     "sla_apply",
     "sla_breaches_mark",
 ]

@@ -73,6 +73,7 @@ from conversations.models import (
     WidgetSession,
 )
 from conversations.services._common import now
+from conversations.services.search_words import search_words_discard
 
 # What erased text reads as, everywhere: recognisable in the desk, in exports and in SQL.
 TOMBSTONE = "[erased]"
@@ -154,6 +155,7 @@ def contact_erase(*, contact: Contact, by=None, at: datetime | None = None) -> C
     conversations.update(
         subject=TOMBSTONE, idempotency_key=None, search_document=SearchVector(Value(TOMBSTONE), config=SEARCH_CONFIG),
     )
+    search_words_discard(conversation_ids=conversation_ids)  # the messages' words not yet in the document
     conversations.exclude(ai_handoff_reason="").update(ai_handoff_reason=TOMBSTONE)
     timeline = ConversationEvent.objects.filter(conversation_id__in=conversation_ids)
     timeline.filter(actor_type=ConversationEvent.ActorType.CONTACT).update(actor_name=TOMBSTONE)

@@ -11,14 +11,22 @@ Timestamps kept here, and nowhere else:
 Every customer message queues its follow-up work after commit (`followups.message_received`).
 
 The conversation's `search_document` (the queue's full-text search) gets the words of the
-subject and of each customer message, reply and note, in the UPDATE of the conversation's row
-that each of them makes anyway; activity lines are not searched. PostgreSQL refuses a tsvector
+subject and of each customer message, reply and note; activity lines are not searched. A
+reply, a note or a reopen adds them in the UPDATE of the conversation's row that it makes
+anyway. The usual customer message (open conversation, the one statement below) does not: its
+words go to a row of SearchWords, which search reads as well, so they are found at once, and a
+periodic job folds them into the document in batches (services/search_words.py). That keeps
+the message's UPDATE of the conversation a HOT update (it changes last_activity_at only, a
+column in no index): no entry in any of the conversation's indexes, no rewrite of a document
+of tens of kB per message (docs/performance.md, branch hot8). PostgreSQL refuses a tsvector
 over 1 MB, so a message adds at most its first SEARCH_TEXT_CAP characters, and a document that
 has reached SEARCH_DOCUMENT_CAP bytes (thousands of messages; a 500-message thread is ~30 kB)
 takes no more words: later messages of such a thread are not found by search. The document is
 stored uncompressed (migration 0014), so its size is read from the row without converting it
 (a 100,000-character message adds at most ~330 kB: the sum stays under 1 MB); a document still
-compressed from before is measured by its text form, as before.
+compressed from before is measured by its text form, as before. The same cap holds for words
+through SearchWords: a message whose conversation's document has reached it stores no words,
+and the fold adds each message's words while the document is under the cap.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from config.errors import ApplicationError
 from config.sql import CompiledInsert, CompiledQuery, update_query
 from conversations import events, followups
 from conversations.events import Actor
-from conversations.models import SEARCH_CONFIG, Contact, Conversation, Inbox, Message, Priority
+from conversations.models import SEARCH_CONFIG, Contact, Conversation, Inbox, Message, Priority, SearchWords
 from conversations.services._common import Status, locked, now
 from conversations.services.assignment import assignee_apply, conversation_auto_assign
 from conversations.services.sla import breach_if_late, sla_apply
@@ -46,6 +54,33 @@ from conversations.services.status import status_apply
 
 SEARCH_TEXT_CAP = 100_000
 SEARCH_DOCUMENT_CAP = 500_000
+
+
+def document_size_sql(document: str) -> str:
+    """SQL for the size of the search document `document` (a column or a value without
+    parameters), the cap's measure, without reading it: stored uncompressed (migration 0015),
+    pg_column_size is its size in bytes from the row's header (or the TOAST pointer). Only a
+    document last written before that migration is still compressed, and is measured by its
+    text form once (the text form of a 20 kB document costs ~0.4 ms of the server's CPU)."""
+    return (
+        f"CASE WHEN pg_column_compression({document}) IS NULL THEN pg_column_size({document}) "
+        f"ELSE octet_length({document}::text) END"
+    )
+
+
+def _document_has_room_sql(document: str) -> str:
+    """SQL: true when the document takes more words (no document yet, or under the cap)."""
+    return f"({document} IS NULL OR {document_size_sql(document)} < {SEARCH_DOCUMENT_CAP})"
+
+
+# The message's words into SearchWords (searchable at once, folded into the document later:
+# services/search_words.py), as a CTE of the one statement: `target` is the locked
+# conversation with its `room`, `added` the message's INSERT. Parameters: the text search
+# configuration, the text.
+_WORDS_PENDING_CTE = (
+    f'worded AS (INSERT INTO "{SearchWords._meta.db_table}" ("conversation_id", "words")'
+    f' SELECT target."id", to_tsvector(%s::regconfig, %s) FROM target WHERE target.room AND EXISTS (SELECT FROM added))'
+)
 
 
 class _WordsAdded(Func):
@@ -58,17 +93,9 @@ class _WordsAdded(Func):
 
     def as_sql(self, compiler, connection, **extra_context):
         (document, document_params), (words, words_params) = (compiler.compile(e) for e in self.get_source_expressions())
-        # The document's size without reading it: stored uncompressed (migration 0014),
-        # pg_column_size is its size in bytes from the row's header. Only a document last
-        # written before that migration is still compressed, and is measured by its text form
-        # once (the text form of a 20 kB document costs ~0.4 ms of the server's CPU).
-        size = (
-            f"CASE WHEN pg_column_compression({document}) IS NULL THEN pg_column_size({document}) "
-            f"ELSE octet_length({document}::text) END"
-        )
         sql = (
             f"CASE WHEN {document} IS NULL THEN {words} "
-            f"WHEN {size} < {SEARCH_DOCUMENT_CAP} THEN {document} || {words} "
+            f"WHEN {document_size_sql(document)} < {SEARCH_DOCUMENT_CAP} THEN {document} || {words} "
             f"ELSE {document} END"
         )
         return sql, (
@@ -268,13 +295,15 @@ def _message_add_incoming(conversation, message, params, content, idempotency_ke
 class _OpenConversationMessage:
     """A customer's message on an open conversation of a contact who is not blocked, in ONE
     statement: lock the conversation's row, insert the message, move the conversation's two
-    clocks and add the words to its search document. What `_message_add_incoming` does in a
+    clocks (a HOT update) and store the message's words in SearchWords (unless the document
+    has reached its cap). What `_message_add_incoming` does in a
     transaction of five round trips (BEGIN, lock, INSERT, UPDATE, COMMIT) for this case;
     the rules stay there, and this statement writes nothing unless they are the usual ones:
 
         WITH target AS (SELECT the conversation FOR UPDATE, if open and its contact not blocked),
              added AS (the message's INSERT ... SELECT ... FROM target ON CONFLICT DO NOTHING),
-             touched AS (the conversation's UPDATE ... AND EXISTS (SELECT FROM added))
+             touched AS (the conversation's UPDATE ... AND EXISTS (SELECT FROM added)),
+             worded AS (INSERT INTO SearchWords ... FROM target WHERE room AND EXISTS (SELECT FROM added))
         SELECT whether target held the row, the message's RETURNING columns, waiting_since
 
     The INSERT and the UPDATE are the ORM's own (`_MESSAGE_INSERT`, `_OPEN_CONVERSATION_MOVED`),
@@ -295,20 +324,21 @@ class _OpenConversationMessage:
             raise RuntimeError("the ORM wrote the message's INSERT or the conversation's UPDATE in a shape this does not know")
         conversation, contact = Conversation._meta, Contact._meta
         return (
-            f'WITH target AS (SELECT conversation."id" FROM "{conversation.db_table}" conversation'
+            f'WITH target AS (SELECT conversation."id", {_document_has_room_sql("conversation.search_document")} AS room'
+            f' FROM "{conversation.db_table}" conversation'
             f' JOIN "{contact.db_table}" contact ON contact."id" = conversation."contact_id"'
             f' WHERE conversation."id" = %s AND conversation."contact_id" = %s AND conversation."status" = %s'
             f' AND NOT contact."blocked" FOR UPDATE OF conversation),'
             f' added AS ({values[1]} SELECT {values[2]} FROM target{values[3]}),'
-            f' touched AS ({where[1]} AND EXISTS (SELECT FROM added) RETURNING "conversations_conversation"."waiting_since")'
+            f' touched AS ({where[1]} AND EXISTS (SELECT FROM added) RETURNING "conversations_conversation"."waiting_since"),'
+            f" {_WORDS_PENDING_CTE}"
             f" SELECT EXISTS (SELECT FROM target), touched.waiting_since, added.* FROM (VALUES (1)) AS one"
             f" LEFT JOIN added ON true LEFT JOIN touched ON true"
         )
 
     def run(self, conversation: Conversation, message: Message, params: list, content: str) -> tuple[Message, bool] | None:
         """(message, created), or None when the usual case does not hold (nothing written)."""
-        update_sql, update_params = _OPEN_CONVERSATION_MOVED._sql_and_params(
-            {"pk": conversation.pk, "moment": message.created_at, "text": content[:SEARCH_TEXT_CAP]})
+        update_sql, update_params = _OPEN_CONVERSATION_MOVED._sql_and_params({"pk": conversation.pk, "moment": message.created_at})
         if self._sql is None:
             with self._lock:
                 self._sql = self._sql or self._compile(_MESSAGE_INSERT.sql, update_sql)
@@ -318,7 +348,9 @@ class _OpenConversationMessage:
         conversation.last_activity_at = message.created_at
         pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
         with connection.cursor() as cursor:
-            cursor.execute(self._sql, [conversation.pk, message.sender_id, Status.OPEN, *params, *update_params])
+            cursor.execute(
+                self._sql, [conversation.pk, message.sender_id, Status.OPEN, *params, *update_params, SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
+            )
             locked, waiting_since, *returned = cursor.fetchone()
         if not locked or returned[0] is None:  # nothing was saved: the instance as it was
             if "last_activity_at" in unloaded:
@@ -337,14 +369,15 @@ class _OpenConversationMessage:
         return message, True
 
 
-# The usual UPDATE of an open conversation a customer writes in, for the statement above:
-# `waiting_since` kept if someone is waiting already, else the message's moment.
+# The usual UPDATE of an open conversation a customer writes in, for the statements above and
+# below: `waiting_since` kept if someone is waiting already, else the message's moment. Only
+# last_activity_at changes then, a column in no index: a HOT update (the words go to
+# SearchWords, `_WORDS_PENDING_CTE`).
 _OPEN_CONVERSATION_MOVED = CompiledQuery(
-    lambda pk, moment, text: update_query(
-        Conversation.objects.filter(pk=pk), last_activity_at=Value(moment),
-        waiting_since=Coalesce(F("waiting_since"), Value(moment)), search_document=_WordsAdded(text),
+    lambda pk, moment: update_query(
+        Conversation.objects.filter(pk=pk), last_activity_at=Value(moment), waiting_since=Coalesce(F("waiting_since"), Value(moment)),
     ),
-    "pk", "moment", texts=("text",),
+    "pk", "moment",
 )
 _OPEN_CONVERSATION_MESSAGE = _OpenConversationMessage()
 
@@ -388,7 +421,8 @@ class _NumberedConversationMessage:
                         FROM the contact's conversation #n in the inbox FOR UPDATE),
              added AS (the message's INSERT ... SELECT ..., target.id FROM target WHERE usual
                        ON CONFLICT DO NOTHING),
-             touched AS (the conversation's UPDATE WHERE id = target's AND EXISTS (SELECT FROM added))
+             touched AS (the conversation's UPDATE WHERE id = target's AND EXISTS (SELECT FROM added)),
+             worded AS (the words' INSERT into SearchWords, as above)
         SELECT target's id and usual, waiting_since, the message's RETURNING columns
 
     No row: no such conversation (nothing written). A row that is not usual: nothing written,
@@ -414,13 +448,15 @@ class _NumberedConversationMessage:
         selected[slot] = 'target."id"'
         conversation, contact = Conversation._meta, Contact._meta
         sql = (
-            f'WITH target AS (SELECT conversation."id", conversation."status" = %s AND NOT contact."blocked" AS usual'
+            f'WITH target AS (SELECT conversation."id", conversation."status" = %s AND NOT contact."blocked" AS usual,'
+            f' {_document_has_room_sql("conversation.search_document")} AS room'
             f' FROM "{conversation.db_table}" conversation JOIN "{contact.db_table}" contact ON contact."id" = conversation."contact_id"'
             f' WHERE conversation."number" = %s AND conversation."contact_id" = %s AND conversation."inbox_id" = %s'
             f' FOR UPDATE OF conversation),'
             f' added AS ({values[1]} SELECT {", ".join(selected)} FROM target WHERE target.usual{values[4]}),'
             f' touched AS ({where[1]}(SELECT "id" FROM target) AND EXISTS (SELECT FROM added)'
-            f' RETURNING "conversations_conversation"."waiting_since")'
+            f' RETURNING "conversations_conversation"."waiting_since"),'
+            f" {_WORDS_PENDING_CTE}"
             f" SELECT target.\"id\", target.usual, touched.waiting_since, added.* FROM (VALUES (1)) AS one"
             f" LEFT JOIN target ON true LEFT JOIN added ON true LEFT JOIN touched ON true"
         )
@@ -434,14 +470,17 @@ class _NumberedConversationMessage:
             sender_id=contact_id, content=content, attachments=[], idempotency_key=idempotency_key, created_at=moment,
         )
         # The UPDATE's own parameters without its last, the id (target's in the statement).
-        update_sql, update_params = _OPEN_CONVERSATION_MOVED._sql_and_params({"pk": 0, "moment": moment, "text": content[:SEARCH_TEXT_CAP]})
+        update_sql, update_params = _OPEN_CONVERSATION_MOVED._sql_and_params({"pk": 0, "moment": moment})
         if self._sql is None:
             with self._lock:
                 if self._sql is None:
                     self._sql, self._conversation_slot = self._compile(_MESSAGE_INSERT.sql, update_sql)
         del params[self._conversation_slot]
         with connection.cursor() as cursor:
-            cursor.execute(self._sql, [Status.OPEN, number, contact_id, inbox_id, *params, *update_params[:-1]])
+            cursor.execute(
+                self._sql,
+                [Status.OPEN, number, contact_id, inbox_id, *params, *update_params[:-1], SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
+            )
             conversation_id, usual, waiting_since, *returned = cursor.fetchone()
         if conversation_id is None:
             return None

@@ -34,6 +34,7 @@ from django.db.models import Q, QuerySet
 from conversations.models import SEARCH_CONFIG, Conversation, CSATResponse, Message
 from conversations.services._common import now
 from conversations.services.erasure import TOMBSTONE, admin_log_tombstone
+from conversations.services.search_words import search_words_discard
 
 BATCH_SIZE = 1000
 # As migration 0007's backfill: a document rebuilt from at most this many characters of text
@@ -85,6 +86,8 @@ def search_documents_rebuild(*, conversation_ids: list[int]) -> None:
                 WHERE c.id = ANY(%s)""",
             [SEARCH_CONFIG, REBUILT_TEXT_CAP, conversation_ids],
         )
+    # Their words waiting to be folded are in the rebuilt document, or tombstoned: gone too.
+    search_words_discard(conversation_ids=conversation_ids)
 
 
 def _knowledge_gaps_tombstone(pks: list[int]) -> int:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from config.errors import ApplicationError
-from conversations import followups, services
+from conversations import followups, selectors, services
 from conversations.events import Actor
 from conversations.models import Contact, Conversation, Message
 from tests.concurrency import run_at_once
@@ -42,7 +42,7 @@ def test_the_usual_message_finds_its_conversation_in_one_statement(open_conversa
     assert created and (stored.conversation_id, stored.sender_id, stored.content) == (
         conversation.pk, conversation.contact_id, "Where is my parcel?")
     assert _clocks(conversation) == {"last_activity_at": moment, "waiting_since": waiting, "status": "open"}
-    assert list(Conversation.objects.filter(search_document="parcel").values_list("pk", flat=True)) == [conversation.pk]
+    assert list(selectors.conversation_search(Conversation.objects.all(), "parcel").values_list("pk", flat=True)) == [conversation.pk]
     assert [c.key() for c in callbacks if isinstance(c, followups._AfterCommit)] == [("message_followup", message.pk)]
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from config.errors import ApplicationError
-from conversations import followups, services
+from conversations import followups, selectors, services
 from conversations.events import Actor
 from conversations.models import Contact, Conversation, Message
 from tests.concurrency import run_at_once
@@ -35,7 +35,7 @@ def _clocks(conversation) -> dict:
 
 
 def _found_by_search(word: str) -> list[int]:
-    return list(Conversation.objects.filter(search_document=word).values_list("pk", flat=True))
+    return list(selectors.conversation_search(Conversation.objects.all(), word).values_list("pk", flat=True))
 
 
 @pytest.mark.usefixtures("in_alpha")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from conversations import services
+from conversations import selectors, services
 from conversations.models import Conversation, Message
 from conversations.services.intake import SEARCH_DOCUMENT_CAP
 
@@ -29,7 +29,7 @@ def _document_set_big(conversation: Conversation) -> tuple[int, str | None]:
 
 
 def _found_by_search(word: str) -> list[int]:
-    return sorted(Conversation.objects.filter(search_document=word).values_list("pk", flat=True))
+    return sorted(selectors.conversation_search(Conversation.objects.all(), word).values_list("pk", flat=True))
 
 
 @pytest.mark.usefixtures("in_alpha")
