@@ -259,7 +259,7 @@ CELERY_BEAT_SCHEDULE = {
     "wake-snoozed-conversations": {"task": "conversations.tasks.wake_snoozed_conversations", "schedule": 60.0},
     "mark-sla-breaches": {"task": "conversations.tasks.mark_sla_breaches", "schedule": 60.0},
     # hot8: customers' words waiting in SearchWords folded into the search documents.
-    "fold-search-words": {"task": "conversations.tasks.fold_search_words", "schedule": 60.0},
+    "fold-search-words": {"task": "conversations.tasks.fold_search_words", "schedule": 300.0},
     # Incoming messages whose after-commit follow-up never ran (Redis was down) are queued again.
     "requeue-message-followups": {"task": "conversations.tasks.requeue_message_followups", "schedule": 300.0},
     # Nightly, in each tenant: retrain the classifier when agents' corrections or new examples

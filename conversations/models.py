@@ -341,7 +341,7 @@ class Conversation(models.Model):
 
 class SearchWords(models.Model):
     """One customer message's words, searchable at once, waiting to be folded into its
-    conversation's search document (services/search_words.py, every minute per tenant).
+    conversation's search document (services/search_words.py, every five minutes per tenant).
 
     Why not straight into the document: a GIN-indexed column written by every message makes
     every message a non-HOT update of the conversation (an entry in each of its indexes) that

@@ -42,7 +42,7 @@ def mark_sla_breaches() -> int:
 
 @shared_task(**RETRY)
 def fold_search_words() -> int:
-    """Every minute, per tenant (beat): customers' words from SearchWords into their
+    """Every five minutes, per tenant (beat): customers' words from SearchWords into their
     conversations' search documents (services/search_words.py). Batches commit one by one,
     so a retry resumes with what is left."""
     with job_run(job="fold_search_words"):

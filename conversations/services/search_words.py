@@ -3,8 +3,11 @@
 The usual customer message stores its words in a SearchWords row instead of the conversation's
 search document (services/intake.py: so that its UPDATE of the conversation is a HOT update).
 Search reads those rows too (selectors.conversation_search), so nothing waits for this fold to
-be found; the fold only keeps the table small and the documents whole. Every minute, per
-tenant (beat: `fold-search-words`), in batches of conversations:
+be found; the fold only keeps the table small and the documents whole. Every five minutes,
+per tenant (beat: `fold-search-words`), in batches of conversations (a document is rewritten
+once per run however many messages its conversation got meanwhile: a live chat's dozen
+messages cost one rewrite instead of twelve; the interval bounds the table's size, which
+search reads through its GIN index):
 
 1. the conversations that have words waiting, locked in key order (as intake, erasure and
    retention lock them: no deadlock), so no new words arrive for them and no erasure runs on
