@@ -213,6 +213,15 @@ def _clone_sql(cursor, oid: int, template: str) -> str:
             "INCLUDING STATISTICS)"
         )
 
+    # LIKE copies no storage parameters of a table (the conversations' fillfactor: migration
+    # conversations 0016).
+    cursor.execute(
+        "SELECT relname, array_to_string(reloptions, ', ') FROM pg_class WHERE relnamespace = %s AND relkind = 'r' AND reloptions IS NOT NULL",
+        [oid],
+    )
+    for table, options in cursor.fetchall():
+        statements.append(f"ALTER TABLE {_NEW}.{_q(table)} SET ({options})")
+
     # LIKE copies the columns' comments, not the table's own (`db_table_comment`).
     cursor.execute(
         "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "

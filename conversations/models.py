@@ -19,7 +19,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.db.models.functions import Upper
 from django.utils.timezone import now
 
@@ -266,6 +266,15 @@ class Conversation(models.Model):
     resolution_clock_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolved_by = models.CharField(max_length=10, choices=ResolvedBy.choices, blank=True)
     last_activity_at = models.DateTimeField(default=now)
+    # The queue's order after waiting_since and priority (conv_queue_order): the last activity of
+    # a conversation nobody waits on, NULL while the customer waits (waiting_since orders those,
+    # one moment each). Computed by PostgreSQL from the two columns, so it cannot disagree with
+    # them; and a customer's message on a waiting conversation, which moves last_activity_at
+    # only, leaves it NULL: no indexed column changes, a HOT update (services/intake.py).
+    queue_activity_at = models.GeneratedField(
+        expression=Case(When(waiting_since__isnull=True, then=F("last_activity_at")), output_field=models.DateTimeField()),
+        output_field=models.DateTimeField(null=True), db_persist=True,
+    )
     created_at = models.DateTimeField(default=now, editable=False)
     # The AI's classification, kept on the row so the queue can filter on it.
     ai_category = models.CharField(max_length=50, blank=True)
@@ -313,14 +322,16 @@ class Conversation(models.Model):
             models.Index(fields=["ai_category"], name="conv_ai_category"),
             GinIndex(OpClass(Upper("subject"), name="gin_trgm_ops"), name="conv_subject_trgm"),
             GinIndex(fields=["search_document"], name="conv_search_document"),
-            # The queue's order (selectors.conversation_queue) up to its tie-break: a page is an
-            # index walk with an incremental sort of each (waiting_since, priority) group by
-            # last_activity_at. Waiting customers have their own waiting_since, so their groups
-            # are single rows. last_activity_at itself is in NO index (and search_document's
-            # words arrive through SearchWords), so a customer's message on a waiting
-            # conversation is a HOT update: no index entry written, the page's free space
-            # (fillfactor, migration 0016) takes the new row version.
-            models.Index(F("waiting_since").asc(nulls_last=True), F("priority").desc(), name="conv_queue_order"),
+            # The queue's order (selectors.conversation_queue, the admin's with its pk
+            # tie-breaker), so a page of it is an index walk, not a sort of every conversation.
+            # last_activity_at itself is in NO index (queue_activity_at stands for it here, and
+            # search_document's words arrive through SearchWords), so a customer's message on a
+            # waiting conversation is a HOT update: no index entry written, the page's free
+            # space (fillfactor, migration 0016) takes the new row version.
+            models.Index(
+                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
+                name="conv_queue_order",
+            ),
             # Reports by day (analytics: today's live figures, the queue's drill-down by day).
             models.Index(fields=["created_at"], name="conv_created"),
             models.Index(fields=["first_response_at"], name="conv_first_response"),

@@ -18,7 +18,8 @@ def conversation_queue(*, user, account) -> QuerySet[Conversation]:
         conversations_visible_to(user, account=account)
         .select_related("contact", "inbox", "assignee", "team")
         .prefetch_related("labels")
-        .order_by(F("waiting_since").asc(nulls_last=True), "-priority", "-last_activity_at")
+        # queue_activity_at: the last activity, for conversations nobody waits on (models.py).
+        .order_by(F("waiting_since").asc(nulls_last=True), "-priority", "-queue_activity_at", "-pk")
     )
 
 

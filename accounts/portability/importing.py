@@ -296,8 +296,9 @@ def _tenant_restore(archive: zipfile.ZipFile, manifest: dict, *, account: Accoun
 
 def _table_restore(archive: zipfile.ZipFile, name: str, *, model: type[models.Model], users: dict[int, int], bar) -> int:
     """Load one member into its table with COPY (the rows as PostgreSQL adapts them for an
-    INSERT, streamed: nothing but the current row is held)."""
-    fields = model._meta.concrete_fields
+    INSERT, streamed: nothing but the current row is held). A generated column is left to
+    PostgreSQL, which refuses a value for it (and computes the one the export holds)."""
+    fields = [field for field in model._meta.concrete_fields if not field.generated]
     user_columns = set(catalog.user_fk_columns(model))
     by_value = catalog.USER_ID_COLUMNS.get(model._meta.label, [])
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)

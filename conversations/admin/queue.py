@@ -162,7 +162,7 @@ class ConversationAdmin(HearthModelAdmin):
     paginator = CappedCountPaginator  # a big tenant's queue is not counted to the last row
     show_full_result_count = False
     # Longest-waiting first, most urgent first among equals; nobody waiting goes last.
-    ordering = [F("waiting_since").asc(nulls_last=True), "-priority", "-last_activity_at"]
+    ordering = [F("waiting_since").asc(nulls_last=True), "-priority", "-queue_activity_at"]  # selectors.conversation_queue's
     action_form = ConversationActionForm
     actions = ["assign_to_me", "assign_to_team", "resolve", "set_priority", "add_label", "set_category"]
 

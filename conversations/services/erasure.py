@@ -13,6 +13,9 @@ conversations
 - Conversation (all of the contact's): subject, and the AI's handoff sentence when set ->
   TOMBSTONE; the search document becomes the tombstone's words (the trigram indexes follow
   the subject and the contact's name and e-mail); idempotency_key (the client's) -> NULL.
+- SearchWords (a customer message's words waiting to be folded into the search document,
+  services/search_words.py): the contact's conversations' rows deleted (searched like the
+  document, and rebuilt nowhere: the document is the tombstone's words).
 - Message (all, the customer's, the agents' and the AI's replies, notes and activity lines):
   content -> TOMBSTONE, attachments -> [] (metadata with names and URLs). `sources` (the
   knowledge base's articles) are the tenant's own text and stay.

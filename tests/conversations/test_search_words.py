@@ -53,6 +53,21 @@ def test_a_customer_s_message_is_found_at_once_and_moves_its_conversation_by_a_h
     assert SearchWords.objects.filter(conversation=conversation).count() == 2
 
 
+@pytest.mark.usefixtures("committed_db")
+def test_every_tenant_s_conversation_table_keeps_room_for_hot_updates(alpha, beta):
+    """The fillfactor of migration 0016, also in accounts cloned from the tenant template."""
+    from accounts.services import account_create
+
+    account_create(name="Gamma", slug="gamma", owner_email="owner@gamma.example", owner_password="a-long-password-1")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relname = 'conversations_conversation' AND n.nspname = ANY(%s)",
+            [["alpha", "beta", "gamma"]],
+        )
+        assert dict(cursor.fetchall()) == {schema: ["fillfactor=75"] for schema in ("alpha", "beta", "gamma")}
+
+
 @pytest.mark.usefixtures("in_alpha")
 def test_the_fold_writes_the_document_each_message_would_have_written_and_empties_the_table(open_conversation, make_member):
     by_words, by_notes = open_conversation(content="Hello there"), open_conversation(content="Hello there")
