@@ -16,8 +16,9 @@ reply, a note or a reopen adds them in the UPDATE of the conversation's row that
 anyway. The usual customer message (open conversation, the one statement below) does not: its
 words go to a row of SearchWords, which search reads as well, so they are found at once, and a
 periodic job folds them into the document in batches (services/search_words.py). That keeps
-the message's UPDATE of the conversation a HOT update (it changes last_activity_at only, a
-column in no index): no entry in any of the conversation's indexes, no rewrite of a document
+the message's UPDATE of the conversation a HOT update when the customer is waiting already (it
+changes last_activity_at only, a column in no index; queue_activity_at, computed from it, stays
+NULL while someone waits: models.py): no entry in any of the conversation's indexes, no rewrite of a document
 of tens of kB per message (docs/performance.md, branch hot8). PostgreSQL refuses a tsvector
 over 1 MB, so a message adds at most its first SEARCH_TEXT_CAP characters, and a document that
 has reached SEARCH_DOCUMENT_CAP bytes (thousands of messages; a 500-message thread is ~30 kB)
@@ -370,9 +371,9 @@ class _OpenConversationMessage:
 
 
 # The usual UPDATE of an open conversation a customer writes in, for the statements above and
-# below: `waiting_since` kept if someone is waiting already, else the message's moment. Only
-# last_activity_at changes then, a column in no index: a HOT update (the words go to
-# SearchWords, `_WORDS_PENDING_CTE`).
+# below: `waiting_since` kept if someone is waiting already, else the message's moment. When
+# someone waits already, only last_activity_at changes, a column in no index (queue_activity_at
+# stays NULL): a HOT update (the words go to SearchWords, `_WORDS_PENDING_CTE`).
 _OPEN_CONVERSATION_MOVED = CompiledQuery(
     lambda pk, moment: update_query(
         Conversation.objects.filter(pk=pk), last_activity_at=Value(moment), waiting_since=Coalesce(F("waiting_since"), Value(moment)),
