@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
+from accounts.models import Membership
 from conversations import selectors, services
 from conversations.models import Conversation, SearchWords
 from conversations.tasks import fold_search_words
@@ -66,6 +67,26 @@ def test_every_tenant_s_conversation_table_keeps_room_for_hot_updates(alpha, bet
             [["alpha", "beta", "gamma"]],
         )
         assert dict(cursor.fetchall()) == {schema: ["fillfactor=75"] for schema in ("alpha", "beta", "gamma")}
+
+
+def test_the_queue_orders_by_waiting_then_by_last_activity_of_those_nobody_waits_on(in_alpha, open_conversation, make_member):
+    """queue_activity_at (generated) stands for last_activity_at in the queue's order."""
+    manager = make_member(role=Membership.Role.MANAGER)
+    start = timezone.now() - timedelta(hours=5)
+    waiting_long, waiting_short, answered_early, answered_late = (
+        open_conversation(content=f"question {n}", at=start + timedelta(minutes=n)) for n in range(4)
+    )
+    for conversation, minutes in ((answered_early, 10), (answered_late, 20)):
+        services.message_add_reply(conversation=conversation, content="answered", author=manager, at=start + timedelta(minutes=minutes))
+    services.message_add_incoming(conversation=waiting_long, content="still there?", at=start + timedelta(minutes=30))
+
+    def queue() -> list[int]:
+        return list(selectors.conversation_queue(user=manager, account=in_alpha).values_list("pk", flat=True))
+
+    assert queue() == [waiting_long.pk, waiting_short.pk, answered_late.pk, answered_early.pk]
+    # A note on the early one is its latest activity: it goes first among those nobody waits on.
+    services.message_add_note(conversation=answered_early, content="call them", author=manager, at=start + timedelta(minutes=40))
+    assert queue() == [waiting_long.pk, waiting_short.pk, answered_early.pk, answered_late.pk]
 
 
 @pytest.mark.usefixtures("in_alpha")
