@@ -63,13 +63,17 @@ class WidgetContentNegotiation(DefaultContentNegotiation):
 
     PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        plain = (
+    @classmethod
+    def is_plain(cls, meta, renderers, format_suffix=None) -> bool:
+        """Would DRF's negotiation pick the one JSON renderer, as `application/json`?"""
+        return (
             format_suffix is None and len(renderers) == 1 and renderers[0].media_type == "application/json"
-            and request.META.get("HTTP_ACCEPT", "*/*").strip() in self.PLAIN_ACCEPTS
-            and "format=" not in request.META.get("QUERY_STRING", "")
+            and meta.get("HTTP_ACCEPT", "*/*").strip() in cls.PLAIN_ACCEPTS
+            and "format=" not in meta.get("QUERY_STRING", "")
         )
-        if plain:
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        if self.is_plain(request.META, renderers, format_suffix):
             return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)
 
@@ -88,15 +92,6 @@ class WidgetApi(APIView):
         """The session contact's conversation in the session's inbox, or 404."""
         return get_object_or_404(Conversation, number=number, contact=self.session.contact, inbox=self.session.inbox)
 
-    def conversation_id(self, number: int) -> int:
-        """conversation(number)'s id only: the poll and the POST need no more (the POST's
-        service locks and reads the row itself); its SQL is built once per process."""
-        found = _CONVERSATION_ID.rows(number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id)
-        if not found:
-            raise Http404("No conversation matches the given query.")
-        return found[0][0]
-
-
 # The widget's hot path: these queries' SQL is built once per process (config/sql.py).
 _CONVERSATION_ID = CompiledQuery(
     lambda number, contact_id, inbox_id: Conversation.objects.filter(number=number, contact_id=contact_id, inbox_id=inbox_id)
@@ -114,6 +109,15 @@ _MESSAGES_AFTER = CompiledQuery(
     .order_by("id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
     "conversation_id", "after",
 )
+
+
+def _conversation_id(*, session, number: int) -> int:
+    """The id of the session contact's conversation `number` in the session's inbox, or 404:
+    the poll needs no more (the POST's service finds the row itself)."""
+    found = _CONVERSATION_ID.rows(number=number, contact_id=session.contact_id, inbox_id=session.inbox_id)
+    if not found:
+        raise Http404("No conversation matches the given query.")
+    return found[0][0]
 
 
 def _messages_from_rows(rows) -> list[Message]:
@@ -236,33 +240,50 @@ class MessageListApi(WidgetApi):
         responses={200: MessagePage, **error_responses(400, 401, 403, 404, 429)}, tags=["widget"],
     )
     def get(self, request, number: int):
-        conversation_id = self.conversation_id(number)
-        after = request.query_params.get("after")
-        if after is not None:
-            cursor = inputs.int_or_none(after)
-            if cursor is None:
-                raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
-            page = _messages_from_rows(_MESSAGES_AFTER.rows(conversation_id=conversation_id, after=cursor))
-        else:
-            page = _messages_from_rows(_MESSAGES_NEWEST.rows(conversation_id=conversation_id))[::-1]
-        next_cursor = str(page[-1].id) if page else after
-        return Response({"results": _messages_payload(page), "next_cursor": next_cursor})
+        return Response(message_page(session=self.session, number=number, after=request.query_params.get("after")))
 
     @extend_schema(operation_id="widget_message_create", request=ContentInput, parameters=[IDEMPOTENCY_HEADER],
                    responses={201: WidgetMessageSerializer, 200: WidgetMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
                    tags=["widget"])
     def post(self, request, number: int):
         content = ContentInput.content_of(request.data)
-        try:
-            # The session's contact and inbox find the conversation inside the service's one
-            # statement (no query of its own first).
-            message, created = services.message_add_incoming_by_number(
-                number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id, content=content,
-                idempotency_key=_idempotency_key(request),
-            )
-        except Conversation.DoesNotExist as error:
-            raise Http404("No conversation matches the given query.") from error
-        return Response(_messages_payload([message])[0], status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        payload, created = message_add(session=self.session, number=number, content=content, idempotency_key=_idempotency_key(request))
+        return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# The two operations a widget repeats all the time: the bodies of MessageListApi's get and post,
+# as functions, so the widget API's fast path (conversations/api/widget_fast.py) serves them
+# with the very same rules. Both raise what the view would (Http404, ValidationError).
+
+
+def message_page(*, session, number: int, after: str | None) -> dict:
+    """The poll's answer: the newest page of the session's conversation `number`, or only
+    what is newer than the cursor `after`."""
+    conversation_id = _conversation_id(session=session, number=number)
+    if after is not None:
+        cursor = inputs.int_or_none(after)
+        if cursor is None:
+            raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
+        page = _messages_from_rows(_MESSAGES_AFTER.rows(conversation_id=conversation_id, after=cursor))
+    else:
+        page = _messages_from_rows(_MESSAGES_NEWEST.rows(conversation_id=conversation_id))[::-1]
+    next_cursor = str(page[-1].id) if page else after
+    return {"results": _messages_payload(page), "next_cursor": next_cursor}
+
+
+def message_add(*, session, number: int, content: str, idempotency_key: str | None) -> tuple[dict, bool]:
+    """The customer's message added to the session's conversation `number`: (its payload,
+    whether it is new; False for a retry with the same Idempotency-Key)."""
+    try:
+        # The session's contact and inbox find the conversation inside the service's one
+        # statement (no query of its own first).
+        message, created = services.message_add_incoming_by_number(
+            number=number, contact_id=session.contact_id, inbox_id=session.inbox_id, content=content,
+            idempotency_key=idempotency_key,
+        )
+    except Conversation.DoesNotExist as error:
+        raise Http404("No conversation matches the given query.") from error
+    return _messages_payload([message])[0], created
 
 
 CSATOutput = inline_serializer("WidgetCSAT", {"rating": serializers.IntegerField(), "comment": serializers.CharField()})
