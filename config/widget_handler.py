@@ -37,7 +37,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response
-from django.core.handlers.wsgi import WSGIHandler
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.utils.module_loading import import_string
 
 from conversations.api import widget_fast
@@ -120,6 +120,21 @@ class WidgetApiMiddlewareMixin:
         self._middleware_chain = handler
 
 
+class WidgetApiRequest(WSGIRequest):
+    """Django's request, whose get_host() is worked out once: it validates the Host header
+    against ALLOWED_HOSTS on every call, and the input guard, tenant routing and
+    CommonMiddleware each call it. Nothing it reads changes during a request; a refusal
+    (DisallowedHost) is not kept, so every caller still gets it."""
+
+    def get_host(self):
+        host = self.__dict__.get("_host_validated")
+        if host is None:
+            host = self.__dict__["_host_validated"] = super().get_host()
+        return host
+
+
 class WidgetApiHandler(WidgetApiMiddlewareMixin, WSGIHandler):
     """Django's WSGI handler (request signals, connection handling, error responses) with the
     widget API's middleware."""
+
+    request_class = WidgetApiRequest
