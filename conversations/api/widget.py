@@ -6,6 +6,7 @@ conversations in that inbox. Private notes and internal activity are never retur
 
 from __future__ import annotations
 
+from django.db.models import FilteredRelation, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -92,32 +93,37 @@ class WidgetApi(APIView):
         """The session contact's conversation in the session's inbox, or 404."""
         return get_object_or_404(Conversation, number=number, contact=self.session.contact, inbox=self.session.inbox)
 
-# The widget's hot path: these queries' SQL is built once per process (config/sql.py).
-_CONVERSATION_ID = CompiledQuery(
-    lambda number, contact_id, inbox_id: Conversation.objects.filter(number=number, contact_id=contact_id, inbox_id=inbox_id)
-    .values_list("id")[:1],
+# The widget's hot path: these queries' SQL is built once per process (config/sql.py). The poll
+# is one statement: the session contact's conversation in the session's inbox, LEFT JOINed to
+# its visible messages (newest page, or after the cursor). No row: no such conversation (404);
+# one row without a message: an empty page.
+_MESSAGE_COLUMNS = ("id", "direction", "sender_type", "sender_id", "content", "attachments", "sources", "created_at", "feedback__rating")
+
+
+def _conversation_page(number, contact_id, inbox_id, visible: Q, order: str):
+    return (
+        Conversation.objects.filter(number=number, contact_id=contact_id, inbox_id=inbox_id)
+        .annotate(page=FilteredRelation("messages", condition=Q(messages__kind__in=VISIBLE_KINDS) & visible))
+        .order_by(f"{order}page__id").values_list("id", *(f"page__{column}" for column in _MESSAGE_COLUMNS))[:PAGE_SIZE]
+    )
+
+
+_PAGE_NEWEST = CompiledQuery(
+    lambda number, contact_id, inbox_id: _conversation_page(number, contact_id, inbox_id, Q(), "-"),
     "number", "contact_id", "inbox_id",
 )
-_MESSAGE_COLUMNS = ("id", "direction", "sender_type", "sender_id", "content", "attachments", "sources", "created_at", "feedback__rating")
-_MESSAGES_NEWEST = CompiledQuery(
-    lambda conversation_id: Message.objects.filter(conversation_id=conversation_id, kind__in=VISIBLE_KINDS)
-    .order_by("-id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
-    "conversation_id",
-)
-_MESSAGES_AFTER = CompiledQuery(
-    lambda conversation_id, after: Message.objects.filter(conversation_id=conversation_id, kind__in=VISIBLE_KINDS, id__gt=after)
-    .order_by("id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
-    "conversation_id", "after",
+_PAGE_AFTER = CompiledQuery(
+    lambda number, contact_id, inbox_id, after: _conversation_page(number, contact_id, inbox_id, Q(messages__id__gt=after), ""),
+    "number", "contact_id", "inbox_id", "after",
 )
 
 
-def _conversation_id(*, session, number: int) -> int:
-    """The id of the session contact's conversation `number` in the session's inbox, or 404:
-    the poll needs no more (the POST's service finds the row itself)."""
-    found = _CONVERSATION_ID.rows(number=number, contact_id=session.contact_id, inbox_id=session.inbox_id)
-    if not found:
+def _page_rows(query: CompiledQuery, *, session, number: int, **values) -> list[tuple]:
+    """Rows of _MESSAGE_COLUMNS of the session's conversation `number`, or 404."""
+    rows = query.rows(number=number, contact_id=session.contact_id, inbox_id=session.inbox_id, **values)
+    if not rows:
         raise Http404("No conversation matches the given query.")
-    return found[0][0]
+    return [row[1:] for row in rows if row[1] is not None]
 
 
 def _messages_from_rows(rows) -> list[Message]:
@@ -259,14 +265,13 @@ class MessageListApi(WidgetApi):
 def message_page(*, session, number: int, after: str | None) -> dict:
     """The poll's answer: the newest page of the session's conversation `number`, or only
     what is newer than the cursor `after`."""
-    conversation_id = _conversation_id(session=session, number=number)
     if after is not None:
         cursor = inputs.int_or_none(after)
         if cursor is None:
             raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
-        page = _messages_from_rows(_MESSAGES_AFTER.rows(conversation_id=conversation_id, after=cursor))
+        page = _messages_from_rows(_page_rows(_PAGE_AFTER, session=session, number=number, after=cursor))
     else:
-        page = _messages_from_rows(_MESSAGES_NEWEST.rows(conversation_id=conversation_id))[::-1]
+        page = _messages_from_rows(_page_rows(_PAGE_NEWEST, session=session, number=number))[::-1]
     next_cursor = str(page[-1].id) if page else after
     return {"results": _messages_payload(page), "next_cursor": next_cursor}
 
