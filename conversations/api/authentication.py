@@ -31,7 +31,9 @@ def origin_allowed(inbox: Inbox, request) -> bool:
     return urlsplit(origin).netloc == request.get_host()
 
 
-def _bearer(request, keyword: bytes) -> str | None:
+def bearer_token(request, keyword: bytes) -> str | None:
+    """The credential after `keyword` in the Authorization header (DRF's or Django's request);
+    None for another scheme or none; AuthenticationFailed when malformed."""
     parts = get_authorization_header(request).split()
     if not parts or parts[0].lower() != keyword.lower():
         return None
@@ -75,7 +77,7 @@ class WidgetSessionAuthentication(BaseAuthentication):
     """`Authorization: Bearer <session token>`; request.auth is the WidgetSession."""
 
     def authenticate(self, request):
-        token = _bearer(request, b"bearer")
+        token = bearer_token(request, b"bearer")
         if token is None:
             return None
         try:
@@ -99,7 +101,7 @@ class ApiTokenAuthentication(BaseAuthentication):
     """`Authorization: Token <key>`: a member's key for this account only."""
 
     def authenticate(self, request):
-        key = _bearer(request, b"token")
+        key = bearer_token(request, b"token")
         if key is None:
             return None
         token = ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(key), revoked_at__isnull=True).first()

@@ -45,7 +45,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.H
                                       description="A retry with the same key returns the first result instead of a second message.")
 
 
-def _idempotency_key(request) -> str | None:
+def idempotency_key_of(request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -229,7 +229,7 @@ class ConversationListApi(WidgetApi):
         data.is_valid(raise_exception=True)
         conversation, created = services.conversation_open_once(
             inbox=self.session.inbox, contact=self.session.contact, content=data.validated_data["content"],
-            subject=data.validated_data.get("subject", ""), idempotency_key=_idempotency_key(request),
+            subject=data.validated_data.get("subject", ""), idempotency_key=idempotency_key_of(request),
         )
         return Response(WidgetConversationSerializer(conversation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -253,7 +253,7 @@ class MessageListApi(WidgetApi):
                    tags=["widget"])
     def post(self, request, number: int):
         content = ContentInput.content_of(request.data)
-        payload, created = message_add(session=self.session, number=number, content=content, idempotency_key=_idempotency_key(request))
+        payload, created = message_add(session=self.session, number=number, content=content, idempotency_key=idempotency_key_of(request))
         return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

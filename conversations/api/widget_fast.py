@@ -21,7 +21,7 @@ count only what is not counted yet (conversations.api.authentication), so each r
 once. A POST's body is read through `request.body`, which DRF reads again from memory.
 
 The view functions called are MessageListApi's own (`message_page`, `message_add`), its
-serializer field (`ContentInput.content_of`), `_idempotency_key`, the widget session's
+serializer field (`ContentInput.content_of`), `idempotency_key_of`, the widget session's
 authentication, the view's own throttle and permission classes, its renderer and its
 `default_response_headers`. tests/conversations/test_widget_fast.py sends the same requests
 through this path and through DRF and compares status, headers and body.
@@ -41,7 +41,7 @@ from config.api import NumberConverter
 from config.errors import ApplicationError
 from config.parsers import LimitedJSONParser
 from conversations.api import widget
-from conversations.api.authentication import _bearer, widget_session_authenticated
+from conversations.api.authentication import bearer_token, widget_session_authenticated
 from conversations.api.serializers import ContentInput
 from conversations.widget import InvalidWidgetToken
 
@@ -101,7 +101,7 @@ def respond(request, *, number: int) -> HttpResponse | None:
     view = _VIEW()
     view.setup(request, number=number)  # as as_view() does (a GET view answers HEAD: `Allow` says so)
     try:
-        token = _bearer(request, b"bearer")
+        token = bearer_token(request, b"bearer")
         if token is None:
             return None
         # DRF's order: authentication (which counts the throttles), permissions, throttles.
@@ -114,7 +114,7 @@ def respond(request, *, number: int) -> HttpResponse | None:
             return _json_response(view, widget.message_page(session=session, number=number, after=request.GET.get("after")), 200)
         content = ContentInput.content_of(LimitedJSONParser().parse(io.BytesIO(request.body)))
         payload, created = widget.message_add(session=session, number=number, content=content,
-                                              idempotency_key=widget._idempotency_key(request))
+                                              idempotency_key=widget.idempotency_key_of(request))
     except _NOT_USUAL:
         return None  # every refusal comes before message_add's statement, or from it (no such conversation)
     return _json_response(view, payload, 201 if created else 200)
