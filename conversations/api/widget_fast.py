@@ -127,7 +127,9 @@ def _is_small_json(request) -> bool:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return False
-    return request.content_type == JSON_MEDIA_TYPE and 0 < length <= settings.API_MAX_BODY_BYTES
+    # (`request.body` refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE; DRF streams past it.)
+    in_memory = settings.DATA_UPLOAD_MAX_MEMORY_SIZE is None or length <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return request.content_type == JSON_MEDIA_TYPE and 0 < length <= settings.API_MAX_BODY_BYTES and in_memory
 
 
 def _json_response(view, data, status: int) -> HttpResponse:

@@ -134,6 +134,7 @@ def _unusual_requests(w: Widget, revoked: str, other_tenant_token: str) -> dict:
         "content that is not text": lambda c: w.post(c, {"content": ["a"]}),
         "a body that is not JSON": lambda c: w.post(c, "{nope"),
         "a body that is not an object": lambda c: w.post(c, "[1]"),
+        "a body over the size limit": lambda c: w.post(c, {"content": "x" * 70_000}),
         "NUL in the JSON": lambda c: w.post(c, '{"content": "a\\u0000b"}'),
         "a form body": lambda c: c.post(w.messages, {"content": "hi"}, HTTP_AUTHORIZATION=f"Bearer {w.token}"),
         "a bad Idempotency-Key": lambda c: w.post(c, {"content": "hi"}, HTTP_IDEMPOTENCY_KEY=" "),
@@ -162,7 +163,7 @@ def test_every_unusual_request_is_answered_by_drf_as_without_the_fast_path_and_w
         "an origin the inbox does not list": 403, "an unknown conversation": 404, "a POST to an unknown conversation": 404,
         "a cursor that is not one": 400, "a cursor in Unicode digits": 400, "a number past int4": 404, "Accept: text/html": 406,
         "indented JSON asked for": 200, "?format=json": 200, "?format=xml": 404, "a preflight": 200, "a blank message": 400,
-        "content that is not text": 400, "a body that is not JSON": 400, "a body that is not an object": 400,
+        "content that is not text": 400, "a body that is not JSON": 400, "a body that is not an object": 400, "a body over the size limit": 413,
         "NUL in the JSON": 400, "a form body": 415, "a bad Idempotency-Key": 400, "NUL in the query": 400, "an unknown method": 405,
     }
     with tenant_context(w.account):
