@@ -19,6 +19,12 @@ Why each skipped one does nothing for a widget API request:
   token, set on DRF's request by WidgetSessionAuthentication; Django's user is never read.
 - Messages: stored in the session for the desk's pages; the API has none to show.
 
+The usual poll and POST of a conversation's messages (nearly all widget traffic) skip the URL
+resolver and DRF's view machinery too: `_get_response` first asks the fast path
+(conversations/api/widget_fast.py), which answers them with the view's own rule functions, or
+returns None for anything else, which is then resolved and served by DRF as before. Either way
+every middleware below runs around it, request phase and response phase alike.
+
 What still runs, in MIDDLEWARE's order: the input guard (NUL anywhere, a Host outside
 ALLOWED_HOSTS), tenant routing, CORS, the suspended account's 403, the security headers
 (and the HTTPS redirect), CommonMiddleware (Content-Length; APPEND_SLASH as for every path)
@@ -31,8 +37,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response
-from django.core.handlers.wsgi import WSGIHandler
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.utils.module_loading import import_string
+
+from conversations.api import widget_fast
 
 SKIPPED_FOR_THE_WIDGET_API = frozenset({
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -52,7 +60,38 @@ class WidgetApiMiddlewareMixin:
     """Builds a handler's middleware chain from widget_api_middleware() instead of
     settings.MIDDLEWARE. For synchronous handlers only (WSGI, and Django's test client's
     handler in the tests): every middleware in the list is sync-capable, so there is no
-    sync/async adapting to do, which is all that Django's own load_middleware adds."""
+    sync/async adapting to do, which is all that Django's own load_middleware adds.
+    `serves_usual_requests_fast`: whether the fast path answers the usual poll and POST (tests
+    turn it off to compare against DRF's answers)."""
+
+    serves_usual_requests_fast = True
+
+    def _get_response(self, request):
+        if self.serves_usual_requests_fast:
+            response = self._fast_response(request)
+            if response is not None:
+                return response
+        return super()._get_response(request)
+
+    def _fast_response(self, request):
+        """Django's _get_response around the fast path instead of a resolved view: the view
+        middleware (with the view the URL resolver would have found), then the view, whose
+        exceptions go to the middleware's process_exception (a stale tenant cache's reroute)."""
+        match = widget_fast.usual_request_match(request)
+        if match is None:
+            return None
+        callback, kwargs = match
+        for middleware_method in self._view_middleware:
+            response = middleware_method(request, callback, (), kwargs)
+            if response:
+                return response
+        try:
+            return widget_fast.respond(request, **kwargs)
+        except Exception as error:
+            response = self.process_exception_by_middleware(error, request)
+            if response is None:
+                raise
+            return response
 
     def load_middleware(self, is_async=False):
         if is_async:
@@ -81,6 +120,21 @@ class WidgetApiMiddlewareMixin:
         self._middleware_chain = handler
 
 
+class WidgetApiRequest(WSGIRequest):
+    """Django's request, whose get_host() is worked out once: it validates the Host header
+    against ALLOWED_HOSTS on every call, and the input guard, tenant routing and
+    CommonMiddleware each call it. Nothing it reads changes during a request; a refusal
+    (DisallowedHost) is not kept, so every caller still gets it."""
+
+    def get_host(self):
+        host = self.__dict__.get("_host_validated")
+        if host is None:
+            host = self.__dict__["_host_validated"] = super().get_host()
+        return host
+
+
 class WidgetApiHandler(WidgetApiMiddlewareMixin, WSGIHandler):
     """Django's WSGI handler (request signals, connection handling, error responses) with the
     widget API's middleware."""
+
+    request_class = WidgetApiRequest

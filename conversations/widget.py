@@ -30,7 +30,13 @@ TOKEN_SALT = "hearth.widget-session"
 
 
 class InvalidWidgetToken(Exception):
-    """Missing, malformed, forged, expired, revoked or of another tenant."""
+    """Missing, malformed, forged, expired, revoked or of another tenant. `counts`: the throttle
+    counts of the round trip that read the session, when the request was counted before it was
+    refused (whoever answers the refusal must not count it again)."""
+
+    def __init__(self, message: str, counts: dict | None = None):
+        super().__init__(message)
+        self.counts = counts
 
 
 def widget_inbox_for_token(token: str) -> Inbox | None:
@@ -138,11 +144,11 @@ def widget_session_of(session_id: str, *, count: dict[str, int] | None = None) -
         if session is not None and session.revoked_at is None and not session.contact.blocked:
             session_cache.session_put(session, generation=generation, seconds=(session.expires_at - timezone.now()).total_seconds())
     if session is None or session.revoked_at is not None:
-        raise InvalidWidgetToken("the session has ended; open a new one")
+        raise InvalidWidgetToken("the session has ended; open a new one", counts)
     if session.expires_at <= timezone.now():
-        raise InvalidWidgetToken("the session has expired; open a new one")
+        raise InvalidWidgetToken("the session has expired; open a new one", counts)
     if session.contact.blocked:
-        raise InvalidWidgetToken("this contact is blocked")
+        raise InvalidWidgetToken("this contact is blocked", counts)
     return session, counts
 
 

@@ -14,7 +14,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 
 from accounts.models import ApiToken, Membership
-from config.api import counts_add, throttle_windows
+from config.api import counts_add, request_counts, throttle_windows
 from accounts.services import api_token_hash
 from conversations.models import Inbox, WidgetSession
 from conversations.widget import InvalidWidgetToken, widget_session_id_from_token, widget_session_of
@@ -31,7 +31,9 @@ def origin_allowed(inbox: Inbox, request) -> bool:
     return urlsplit(origin).netloc == request.get_host()
 
 
-def _bearer(request, keyword: bytes) -> str | None:
+def bearer_token(request, keyword: bytes) -> str | None:
+    """The credential after `keyword` in the Authorization header (DRF's or Django's request);
+    None for another scheme or none; AuthenticationFailed when malformed."""
     parts = get_authorization_header(request).split()
     if not parts or parts[0].lower() != keyword.lower():
         return None
@@ -43,27 +45,45 @@ def _bearer(request, keyword: bytes) -> str | None:
         raise exceptions.AuthenticationFailed("malformed Authorization header") from error
 
 
+def widget_session_authenticated(request, view, token: str) -> WidgetSession:
+    """The live session a bearer `token` names, with the request counted in `view`'s throttles
+    in the round trip that reads it. Raises InvalidWidgetToken (a 401) or PermissionDenied (the
+    origin). `request` is DRF's or Django's: the widget API's fast path authenticates with this
+    too (conversations/api/widget_fast.py), and when it hands a request over to DRF, the windows
+    it already counted are not counted again."""
+    request.widget_session_id = widget_session_id_from_token(token)  # the session throttle's identity
+    # The request is counted by the view's throttles in the round trip that reads the cached
+    # session; they compare after the permission check, as DRF orders it. So a well-signed
+    # token of an ended session is counted too (a forged one is not).
+    windows = throttle_windows(request, view) if view is not None else {}
+    counted = request_counts(request)
+    try:
+        session, counts = widget_session_of(request.widget_session_id,
+                                            count={key: seconds for key, seconds in windows.items() if key not in counted} or None)
+    except InvalidWidgetToken as error:
+        if error.counts:
+            counts_add(request, error.counts)
+        raise
+    if counts:
+        counts_add(request, counts)
+    # The CORS rule (conversations/api/cors.py) asks whether an inbox lists the origin: this one's answer.
+    getattr(request, "_request", request).widget_inbox = session.inbox
+    if not origin_allowed(session.inbox, request):
+        raise exceptions.PermissionDenied("this origin may not use this inbox's widget")
+    return session
+
+
 class WidgetSessionAuthentication(BaseAuthentication):
     """`Authorization: Bearer <session token>`; request.auth is the WidgetSession."""
 
     def authenticate(self, request):
-        token = _bearer(request, b"bearer")
+        token = bearer_token(request, b"bearer")
         if token is None:
             return None
         try:
-            request.widget_session_id = widget_session_id_from_token(token)  # the session throttle's identity
-            # The request is counted by the view's throttles in the round trip that reads the
-            # cached session; they compare after the permission check, as DRF orders it. So a
-            # well-signed token of an ended session is counted too (a forged one is not).
-            view = request.parser_context.get("view")
-            session, counts = widget_session_of(request.widget_session_id,
-                                                count=throttle_windows(request, view) if view is not None else None)
+            session = widget_session_authenticated(request, request.parser_context.get("view"), token)
         except InvalidWidgetToken as error:
             raise exceptions.AuthenticationFailed(str(error)) from error
-        if counts:
-            counts_add(request, counts)
-        if not origin_allowed(session.inbox, request):
-            raise exceptions.PermissionDenied("this origin may not use this inbox's widget")
         return AnonymousUser(), session
 
     def authenticate_header(self, request):
@@ -81,7 +101,7 @@ class ApiTokenAuthentication(BaseAuthentication):
     """`Authorization: Token <key>`: a member's key for this account only."""
 
     def authenticate(self, request):
-        key = _bearer(request, b"token")
+        key = bearer_token(request, b"token")
         if key is None:
             return None
         token = ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(key), revoked_at__isnull=True).first()

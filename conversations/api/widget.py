@@ -6,6 +6,7 @@ conversations in that inbox. Private notes and internal activity are never retur
 
 from __future__ import annotations
 
+from django.db.models import FilteredRelation, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -44,7 +45,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.H
                                       description="A retry with the same key returns the first result instead of a second message.")
 
 
-def _idempotency_key(request) -> str | None:
+def idempotency_key_of(request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -63,13 +64,17 @@ class WidgetContentNegotiation(DefaultContentNegotiation):
 
     PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        plain = (
+    @classmethod
+    def is_plain(cls, meta, renderers, format_suffix=None) -> bool:
+        """Would DRF's negotiation pick the one JSON renderer, as `application/json`?"""
+        return (
             format_suffix is None and len(renderers) == 1 and renderers[0].media_type == "application/json"
-            and request.META.get("HTTP_ACCEPT", "*/*").strip() in self.PLAIN_ACCEPTS
-            and "format=" not in request.META.get("QUERY_STRING", "")
+            and meta.get("HTTP_ACCEPT", "*/*").strip() in cls.PLAIN_ACCEPTS
+            and "format=" not in meta.get("QUERY_STRING", "")
         )
-        if plain:
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        if self.is_plain(request.META, renderers, format_suffix):
             return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)
 
@@ -88,32 +93,37 @@ class WidgetApi(APIView):
         """The session contact's conversation in the session's inbox, or 404."""
         return get_object_or_404(Conversation, number=number, contact=self.session.contact, inbox=self.session.inbox)
 
-    def conversation_id(self, number: int) -> int:
-        """conversation(number)'s id only: the poll and the POST need no more (the POST's
-        service locks and reads the row itself); its SQL is built once per process."""
-        found = _CONVERSATION_ID.rows(number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id)
-        if not found:
-            raise Http404("No conversation matches the given query.")
-        return found[0][0]
+# The widget's hot path: these queries' SQL is built once per process (config/sql.py). The poll
+# is one statement: the session contact's conversation in the session's inbox, LEFT JOINed to
+# its visible messages (newest page, or after the cursor). No row: no such conversation (404);
+# one row without a message: an empty page.
+_MESSAGE_COLUMNS = ("id", "direction", "sender_type", "sender_id", "content", "attachments", "sources", "created_at", "feedback__rating")
 
 
-# The widget's hot path: these queries' SQL is built once per process (config/sql.py).
-_CONVERSATION_ID = CompiledQuery(
-    lambda number, contact_id, inbox_id: Conversation.objects.filter(number=number, contact_id=contact_id, inbox_id=inbox_id)
-    .values_list("id")[:1],
+def _conversation_page(number, contact_id, inbox_id, visible: Q, order: str):
+    return (
+        Conversation.objects.filter(number=number, contact_id=contact_id, inbox_id=inbox_id)
+        .annotate(page=FilteredRelation("messages", condition=Q(messages__kind__in=VISIBLE_KINDS) & visible))
+        .order_by(f"{order}page__id").values_list("id", *(f"page__{column}" for column in _MESSAGE_COLUMNS))[:PAGE_SIZE]
+    )
+
+
+_PAGE_NEWEST = CompiledQuery(
+    lambda number, contact_id, inbox_id: _conversation_page(number, contact_id, inbox_id, Q(), "-"),
     "number", "contact_id", "inbox_id",
 )
-_MESSAGE_COLUMNS = ("id", "direction", "sender_type", "sender_id", "content", "attachments", "sources", "created_at", "feedback__rating")
-_MESSAGES_NEWEST = CompiledQuery(
-    lambda conversation_id: Message.objects.filter(conversation_id=conversation_id, kind__in=VISIBLE_KINDS)
-    .order_by("-id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
-    "conversation_id",
+_PAGE_AFTER = CompiledQuery(
+    lambda number, contact_id, inbox_id, after: _conversation_page(number, contact_id, inbox_id, Q(messages__id__gt=after), ""),
+    "number", "contact_id", "inbox_id", "after",
 )
-_MESSAGES_AFTER = CompiledQuery(
-    lambda conversation_id, after: Message.objects.filter(conversation_id=conversation_id, kind__in=VISIBLE_KINDS, id__gt=after)
-    .order_by("id").values_list(*_MESSAGE_COLUMNS)[:PAGE_SIZE],
-    "conversation_id", "after",
-)
+
+
+def _page_rows(query: CompiledQuery, *, session, number: int, **values) -> list[tuple]:
+    """Rows of _MESSAGE_COLUMNS of the session's conversation `number`, or 404."""
+    rows = query.rows(number=number, contact_id=session.contact_id, inbox_id=session.inbox_id, **values)
+    if not rows:
+        raise Http404("No conversation matches the given query.")
+    return [row[1:] for row in rows if row[1] is not None]
 
 
 def _messages_from_rows(rows) -> list[Message]:
@@ -219,7 +229,7 @@ class ConversationListApi(WidgetApi):
         data.is_valid(raise_exception=True)
         conversation, created = services.conversation_open_once(
             inbox=self.session.inbox, contact=self.session.contact, content=data.validated_data["content"],
-            subject=data.validated_data.get("subject", ""), idempotency_key=_idempotency_key(request),
+            subject=data.validated_data.get("subject", ""), idempotency_key=idempotency_key_of(request),
         )
         return Response(WidgetConversationSerializer(conversation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -236,33 +246,49 @@ class MessageListApi(WidgetApi):
         responses={200: MessagePage, **error_responses(400, 401, 403, 404, 429)}, tags=["widget"],
     )
     def get(self, request, number: int):
-        conversation_id = self.conversation_id(number)
-        after = request.query_params.get("after")
-        if after is not None:
-            cursor = inputs.int_or_none(after)
-            if cursor is None:
-                raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
-            page = _messages_from_rows(_MESSAGES_AFTER.rows(conversation_id=conversation_id, after=cursor))
-        else:
-            page = _messages_from_rows(_MESSAGES_NEWEST.rows(conversation_id=conversation_id))[::-1]
-        next_cursor = str(page[-1].id) if page else after
-        return Response({"results": _messages_payload(page), "next_cursor": next_cursor})
+        return Response(message_page(session=self.session, number=number, after=request.query_params.get("after")))
 
     @extend_schema(operation_id="widget_message_create", request=ContentInput, parameters=[IDEMPOTENCY_HEADER],
                    responses={201: WidgetMessageSerializer, 200: WidgetMessageSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
                    tags=["widget"])
     def post(self, request, number: int):
         content = ContentInput.content_of(request.data)
-        try:
-            # The session's contact and inbox find the conversation inside the service's one
-            # statement (no query of its own first).
-            message, created = services.message_add_incoming_by_number(
-                number=number, contact_id=self.session.contact_id, inbox_id=self.session.inbox_id, content=content,
-                idempotency_key=_idempotency_key(request),
-            )
-        except Conversation.DoesNotExist as error:
-            raise Http404("No conversation matches the given query.") from error
-        return Response(_messages_payload([message])[0], status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        payload, created = message_add(session=self.session, number=number, content=content, idempotency_key=idempotency_key_of(request))
+        return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# The two operations a widget repeats all the time: the bodies of MessageListApi's get and post,
+# as functions, so the widget API's fast path (conversations/api/widget_fast.py) serves them
+# with the very same rules. Both raise what the view would (Http404, ValidationError).
+
+
+def message_page(*, session, number: int, after: str | None) -> dict:
+    """The poll's answer: the newest page of the session's conversation `number`, or only
+    what is newer than the cursor `after`."""
+    if after is not None:
+        cursor = inputs.int_or_none(after)
+        if cursor is None:
+            raise exceptions.ValidationError({"after": ["not a cursor from this API"]})
+        page = _messages_from_rows(_page_rows(_PAGE_AFTER, session=session, number=number, after=cursor))
+    else:
+        page = _messages_from_rows(_page_rows(_PAGE_NEWEST, session=session, number=number))[::-1]
+    next_cursor = str(page[-1].id) if page else after
+    return {"results": _messages_payload(page), "next_cursor": next_cursor}
+
+
+def message_add(*, session, number: int, content: str, idempotency_key: str | None) -> tuple[dict, bool]:
+    """The customer's message added to the session's conversation `number`: (its payload,
+    whether it is new; False for a retry with the same Idempotency-Key)."""
+    try:
+        # The session's contact and inbox find the conversation inside the service's one
+        # statement (no query of its own first).
+        message, created = services.message_add_incoming_by_number(
+            number=number, contact_id=session.contact_id, inbox_id=session.inbox_id, content=content,
+            idempotency_key=idempotency_key,
+        )
+    except Conversation.DoesNotExist as error:
+        raise Http404("No conversation matches the given query.") from error
+    return _messages_payload([message])[0], created
 
 
 CSATOutput = inline_serializer("WidgetCSAT", {"rating": serializers.IntegerField(), "comment": serializers.CharField()})
