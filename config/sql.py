@@ -17,16 +17,21 @@ the model's pre_save/post_save signals sent as `save()` sends them).
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from types import SimpleNamespace
 
-from django.db import connection, models
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from django.db.models import QuerySet
 from django.db.models.constants import OnConflict
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.models.sql.compiler import SQLCompiler
+from django.utils.functional import Promise
 
 # One per named value, at the top of PostgreSQL's `integer` range (a number outside a field's
 # range makes the ORM drop the condition, and no constant of a shape is this large).
@@ -76,18 +81,19 @@ class CompiledQuery:
     def execute(self, **values) -> int:
         """Runs a write (see `update_query`); returns the number of rows it changed."""
         sql, params = self._sql_and_params(values)
-        with connection.cursor() as cursor:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.rowcount
 
     def rows(self, **values) -> list[tuple]:
         sql, params = self._sql_and_params(values)
         _, _, converters, _ = self._compiled
-        with connection.cursor() as cursor:
+        db = connections[DEFAULT_DB_ALIAS]  # once: each read through the `connection` proxy costs a dozen calls
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         if converters and rows:
-            compiler = _ConverterHost(connection)
+            compiler = _ConverterHost(db)
             rows = [tuple(row) for row in compiler.apply_converters(rows, converters)]
         return rows
 
@@ -145,16 +151,17 @@ class CompiledInsert:
         self._returning = meta.db_returning_fields
         self._on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         self._sql: str | None = None
+        self._plan: _InsertPlan | None = None
 
-    def _compile(self, instance) -> str:
+    def _compile(self, instance, db) -> str:
         query = InsertQuery(self.model, on_conflict=self._on_conflict)
         query.insert_values(self._fields, [instance])
-        compiler = query.get_compiler(connection.alias)
+        compiler = query.get_compiler(db.alias)
         compiler.returning_fields = self._returning
         ((sql, _),) = compiler.as_sql()
         # What the ORM does to each returned value (as SQLInsertCompiler.execute_sql does).
         self._converters = [
-            [*connection.ops.get_db_converters(field.cached_col), *field.get_db_converters(connection)] for field in self._returning
+            [*db.ops.get_db_converters(field.cached_col), *field.get_db_converters(db)] for field in self._returning
         ]
         return sql
 
@@ -165,16 +172,24 @@ class CompiledInsert:
     def prepare(self, **fields) -> tuple[models.Model, list]:
         """The unsaved instance (pre_save sent) and the INSERT's parameters, for `insert` or a
         statement of the caller's that inserts them (`sql`, then `saved`)."""
-        model, alias = self.model, connection.alias
+        # The connection itself, once: each attribute read through django.db.connection (a
+        # proxy over a per-thread Local) costs a dozen calls, and the fields read `ops` from it.
+        db = connections[DEFAULT_DB_ALIAS]
+        model = self.model
         instance = model(**fields)
         instance._prepare_related_fields_for_save(operation_name="save")
-        pre_save.send(sender=model, instance=instance, raw=False, using=alias, update_fields=None)
-        values = [field.pre_save(instance, True) for field in self._fields]
-        if any(hasattr(value, "resolve_expression") for value in values):
-            raise ValueError(f"{model.__name__}: CompiledInsert takes values, not expressions")
+        pre_save.send(sender=model, instance=instance, raw=False, using=db.alias, update_fields=None)
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = _InsertPlan(self._fields, db)
+        values = list(plan.read(instance))
+        for i, field in plan.pre_saving:  # auto_now and the like: the field decides, as save() lets it
+            values[i] = field.pre_save(instance, True)
         if self._sql is None:
-            self._sql = self._compile(instance)
-        return instance, [field.get_db_prep_save(value, connection=connection) for field, value in zip(self._fields, values)]
+            if any(hasattr(value, "resolve_expression") for value in values):
+                raise ValueError(f"{model.__name__}: CompiledInsert takes values, not expressions")
+            self._sql = self._compile(instance, db)
+        return instance, plan.params(values, db)
 
     @property
     def sql(self) -> str:
@@ -184,7 +199,7 @@ class CompiledInsert:
         return self._sql
 
     def insert(self, instance: models.Model, params: list) -> models.Model | None:
-        with connection.cursor() as cursor:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute(self._sql, params)
             row = cursor.fetchone()
         if row is None:  # ON CONFLICT DO NOTHING did nothing
@@ -193,10 +208,90 @@ class CompiledInsert:
 
     def saved(self, instance: models.Model, returned: tuple) -> models.Model:
         """The instance as stored: the RETURNING values set, post_save sent."""
+        db = connections[DEFAULT_DB_ALIAS]
         for field, converters, value in zip(self._returning, self._converters, returned):
             for converter in converters:
-                value = converter(value, field.cached_col, connection)
+                value = converter(value, field.cached_col, db)
             setattr(instance, field.attname, value)
-        instance._state.adding, instance._state.db = False, connection.alias
-        post_save.send(sender=self.model, instance=instance, created=True, update_fields=None, raw=False, using=connection.alias)
+        instance._state.adding, instance._state.db = False, db.alias
+        post_save.send(sender=self.model, instance=instance, created=True, update_fields=None, raw=False, using=db.alias)
         return instance
+
+
+# How _InsertPlan passes a field's value to the driver (see its docstring).
+_TEXT, _MOMENT, _JSON, _ORM = "text", "moment", "json", "orm"
+
+
+class _InsertPlan:
+    """Per model and column set, decided once: how each field's value becomes the INSERT's
+    parameter. `field.get_db_prep_save` runs five to ten calls per field and row (expression
+    check, get_prep_value, to_python, the backend's adapter through the connection), and for
+    most columns of a row it hands the value back as it was. The plan names those columns, so
+    a row only adapts what varies:
+
+    - text (CharField, TextField, their choices): a `str` or None is stored as it is, exactly
+      what CharField/TextField's get_prep_value return for one;
+    - a moment (DateTimeField) on PostgreSQL: an aware datetime or None as it is, exactly what
+      DateTimeField's get_prep_value and PostgreSQL's `adapt_datetimefield_value` return (a
+      naive datetime goes the ORM's way, with its warning and the default time zone);
+    - JSON (JSONField): a list or dict becomes the backend's JSON parameter
+      (`ops.adapt_json_value` with the field's encoder), as JSONField.get_db_prep_value does;
+    - anything else (integers become psycopg's Int8 and the like, foreign keys, custom fields,
+      any value of another type): the field's own `get_db_prep_save`, as the ORM calls it.
+
+    A field qualifies only while its class uses Django's own methods for these steps (a
+    subclass that overrides one goes the ORM's way), so the same values are stored as
+    `Model.objects.create` stores (tests/config/test_sql.py compares the rows)."""
+
+    def __init__(self, fields: list, db):
+        self.fields = fields
+        self.read = operator.attrgetter(*(field.attname for field in fields)) if len(fields) > 1 else (
+            lambda instance: (getattr(instance, fields[0].attname),))
+        self.pre_saving = [(i, field) for i, field in enumerate(fields) if not _pre_save_reads_the_attribute(field)]
+        self.kinds = [_kind_of(field, db) for field in fields]
+
+    def params(self, values: list, db) -> list:
+        params = []
+        for kind, field, value in zip(self.kinds, self.fields, values):
+            if kind is _TEXT:
+                if value is None or (isinstance(value, str) and not isinstance(value, Promise)):
+                    params.append(value)
+                    continue
+            elif kind is _MOMENT:
+                if value is None or (type(value) is datetime and (not settings.USE_TZ or value.utcoffset() is not None)):
+                    params.append(value)
+                    continue
+            elif kind is _JSON:
+                if type(value) is list or type(value) is dict:
+                    params.append(db.ops.adapt_json_value(value, field.encoder))
+                    continue
+            if hasattr(value, "resolve_expression"):
+                raise ValueError(f"{field.model.__name__}: CompiledInsert takes values, not expressions")
+            params.append(field.get_db_prep_save(value, connection=db))
+        return params
+
+
+def _pre_save_reads_the_attribute(field) -> bool:
+    """Whether `field.pre_save(instance, add=True)` is only `getattr(instance, field.attname)`."""
+    pre_save_method = type(field).pre_save
+    if pre_save_method is models.Field.pre_save:
+        return True
+    if pre_save_method in (models.DateField.pre_save, models.DateTimeField.pre_save):
+        return not field.auto_now and not field.auto_now_add
+    return False
+
+
+def _kind_of(field, db) -> str:
+    cls, stock_save = type(field), type(field).get_db_prep_save is models.Field.get_db_prep_save
+    if (stock_save and cls.get_db_prep_value is models.Field.get_db_prep_value
+            and (cls.get_prep_value, cls.to_python) in ((models.CharField.get_prep_value, models.CharField.to_python),
+                                                        (models.TextField.get_prep_value, models.TextField.to_python))):
+        return _TEXT
+    if (stock_save and cls.get_db_prep_value is models.DateTimeField.get_db_prep_value
+            and cls.get_prep_value is models.DateTimeField.get_prep_value and cls.to_python is models.DateTimeField.to_python
+            and type(db.ops).adapt_datetimefield_value is PostgresOperations.adapt_datetimefield_value):
+        return _MOMENT
+    if (cls.get_db_prep_save is models.JSONField.get_db_prep_save and cls.get_db_prep_value is models.JSONField.get_db_prep_value
+            and cls.get_prep_value is models.Field.get_prep_value):
+        return _JSON
+    return _ORM

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 
@@ -128,3 +130,71 @@ def test_a_compiled_update_binds_datetimes_texts_and_expressions(db, alpha):
     touch = CompiledQuery(lambda pk, at: update_query(Conversation.objects.filter(pk=pk), last_activity_at=Value(at)), "pk", "at")
     assert touch.execute(pk=conversation.pk, at=later) == 1
     assert Conversation.objects.get(pk=conversation.pk).last_activity_at == later
+
+
+def _stored_row(pk: int) -> dict:
+    """The row as PostgreSQL holds it (JSON of every column but the id), not as the ORM reads it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT (to_jsonb(m) - 'id')::text FROM conversations_message m WHERE id = %s", [pk])
+        return json.loads(cursor.fetchone()[0])
+
+
+def test_a_compiled_insert_stores_the_row_create_stores_for_every_kind_of_value(db, alpha):
+    """The INSERT's parameters come from a plan made once per model (config.sql._InsertPlan):
+    text, moments and JSON as the ORM would pass them, anything else through the ORM's own
+    preparation. Whatever the path, the stored row is the one Message.objects.create stores."""
+    from datetime import datetime, timedelta, timezone as fixed_zone
+    from zoneinfo import ZoneInfo
+
+    from django.utils.translation import gettext_lazy
+
+    from config.sql import CompiledInsert
+    from conversations import services
+    from conversations.models import Message
+
+    connection.set_tenant(alpha)
+    conversation = services.conversation_open(inbox=InboxFactory(auto_assign=False), contact=ContactFactory(), content="hello")
+    insert = CompiledInsert(Message)
+    new_york = datetime(2026, 3, 8, 1, 59, 30, 123456, tzinfo=ZoneInfo("America/New_York"))  # the night clocks change
+    cases = [
+        # the widget's message: choices (str subclasses), None, an aware datetime in another zone
+        dict(direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT, sender_id=conversation.contact_id,
+             content="Where is my parcel? ü 😀 'quoted' \\ back", attachments=[], created_at=new_york),
+        # JSON of every shape, a moment in a fixed offset, the id-sized integer, plain strings for choices
+        dict(direction="outgoing", kind="note", sender_type="agent", sender_id=2**40, content="x",
+             attachments=[{"name": "ä.png", "size": 3, "ratio": 0.1, "ok": True, "none": None, "nested": {"a": [1, "2"]}}],
+             sources=[{"slug": "returns", "title": "Returns"}], created_at=datetime(2026, 12, 3, 12, 0, tzinfo=fixed_zone(timedelta(hours=5, minutes=30))),
+             read_at=datetime(2026, 12, 3, 13, 0, tzinfo=fixed_zone.utc)),
+        # values the plan leaves to the ORM: a lazy string, a dict where a list is usual, a string for an integer
+        dict(direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT, sender_id="17",
+             content=gettext_lazy("Thank you"), attachments={"one": 1}, created_at=datetime(2026, 1, 1, tzinfo=fixed_zone.utc)),
+    ]
+    for i, fields in enumerate(cases):
+        ours = insert.create(conversation=conversation, idempotency_key=f"compiled-{i}", **fields)
+        orms = Message.objects.create(conversation=conversation, idempotency_key=f"orm-{i}", **fields)
+        stored, by_orm = _stored_row(ours.pk), _stored_row(orms.pk)
+        assert stored.pop("idempotency_key") == f"compiled-{i}" and by_orm.pop("idempotency_key") == f"orm-{i}"
+        assert stored == by_orm, i
+    assert Message.objects.get(idempotency_key="compiled-0").created_at == new_york  # the instant, whatever the zone
+    assert _stored_row(Message.objects.get(idempotency_key="compiled-1").pk)["attachments"][0]["nested"] == {"a": [1, "2"]}
+
+
+def test_a_compiled_insert_takes_a_naive_moment_as_the_orm_does(db, alpha, settings):
+    """A naive datetime is the ORM's case (a warning, then the default time zone), not the plan's."""
+    from datetime import datetime
+
+    from config.sql import CompiledInsert
+    from conversations import services
+    from conversations.models import Message
+
+    settings.TIME_ZONE = "Europe/Paris"
+    connection.set_tenant(alpha)
+    conversation = services.conversation_open(inbox=InboxFactory(auto_assign=False), contact=ContactFactory(), content="hello")
+    fields = dict(conversation=conversation, direction="incoming", sender_type="contact", content="naive", created_at=datetime(2026, 7, 1, 9, 0))
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        ours = CompiledInsert(Message).create(idempotency_key="compiled", **fields)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        orms = Message.objects.create(idempotency_key="orm", **fields)
+    stored, by_orm = _stored_row(ours.pk), _stored_row(orms.pk)
+    assert stored["created_at"] == by_orm["created_at"]
+    assert stored["created_at"].startswith("2026-07-01T07:00:00")  # 09:00 in Paris (the server's zone is UTC)
