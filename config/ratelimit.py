@@ -21,10 +21,9 @@ from __future__ import annotations
 import hashlib
 
 import redis
-from django.core.cache import cache
 
 from accounts.middleware import tenant_cache_generation_arrived, tenant_cache_generation_command
-from config.redis import redis_binary_client, round_trip
+from config.redis import redis_binary_client, round_trip, tenant_cache_keys
 
 # For each key: add one; start the window (milliseconds in ARGV) unless one is running.
 # Returns the count and the window's milliseconds left, key by key.
@@ -83,5 +82,5 @@ def windows_count_with(windows: dict[str, int], command: tuple | None = None) ->
 def _count_command(windows: dict[str, int]) -> tuple:
     # Not DRF's own key: during a rolling deploy, old processes keep a pickled history under
     # that one, and an INCR on it (or their unpickling of our counter) would fail.
-    keys = [cache.make_key(f"window:{key}") for key in windows]
+    keys = tenant_cache_keys(*(f"window:{key}" for key in windows))
     return ("EVALSHA", _SCRIPT_SHA, len(keys), *keys, *(int(seconds * 1000) for seconds in windows.values()))

@@ -141,3 +141,25 @@ def test_one_tenant_s_cached_session_is_not_served_in_another(alpha_client, inbo
         assert session_cache.session_get(session_id)[0] is None
     finally:
         connection.set_tenant(alpha)
+
+
+def test_a_cached_session_is_the_session_the_database_holds(alpha_client, inbox):
+    """An entry is the session's, its inbox's and its contact's attributes, rebuilt without
+    Django's model unpickling: what comes back is the row as read, relations included, and
+    using it reads nothing more."""
+    from conversations.widget import widget_session_id_from_token, widget_session_of
+
+    token, number = _open(alpha_client, inbox, name="Ada", email="ada@example.org")
+    session_id = widget_session_id_from_token(token)
+    widget_session_of(session_id)  # fills the cache
+    with CaptureQueriesContext(connection) as queries:
+        cached, _ = widget_session_of(session_id)
+        seen = (cached.inbox.widget_token, cached.contact.name, cached.contact.email, cached.inbox.name)
+    assert queries.captured_queries == []
+    assert seen == (inbox.widget_token, "Ada", "ada@example.org", inbox.name)
+    read = WidgetSession.objects.select_related("inbox", "contact").get(pk=session_id)
+    for ours, theirs in [(cached, read), (cached.inbox, read.inbox), (cached.contact, read.contact)]:
+        fields = [field.attname for field in type(theirs)._meta.concrete_fields]
+        assert [getattr(ours, name) for name in fields] == [getattr(theirs, name) for name in fields], type(theirs)
+        assert not ours._state.adding and ours._state.db == "default"
+    assert cached == read and cached.contact.pk == read.contact_id
