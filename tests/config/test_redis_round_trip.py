@@ -59,3 +59,21 @@ def test_a_connection_the_server_ended_is_replaced_by_the_next_call():
     replies = round_trip(redis_client(), [("SET", "hearth:test:round-trip", "1"), ("GET", "hearth:test:round-trip")])
     assert replies == ["OK", "1"]  # answered, on a new connection
     assert _connection_id() != kept
+
+
+def test_replies_come_back_in_order_with_error_replies_in_their_place():
+    """round_trip packs with hiredis directly and reads from redis-py's parser: the bytes sent
+    are redis-py's own, every reply is read (an error reply as its ResponseError), and the
+    connection stays in step for the next call."""
+    from config.redis import _kept_connection, _packed, redis_binary_client
+
+    client = redis_binary_client()
+    commands = [("SET", "round-trip:ü", "välue 😀"), ("INCR", "round-trip:ü"), ("SET", b"round-trip:n", 41), ("INCRBYFLOAT", "round-trip:n", 1.5),
+                ("MGET", "round-trip:ü", "round-trip:n", "round-trip:none"), ("CLIENT", "ID"), ("DEL", "round-trip:ü", b"round-trip:n")]
+    connection = _kept_connection(client)
+    assert b"".join(_packed(connection, commands)) == b"".join(connection.pack_commands(commands))
+    replies = round_trip(client, commands)
+    assert replies[0] == b"OK" and isinstance(replies[1], redis.ResponseError) and "not an integer" in str(replies[1])
+    assert replies[2:5] == [b"OK", b"42.5", ["välue 😀".encode(), b"42.5", None]]
+    assert isinstance(replies[5], int) and replies[6] == 2
+    assert round_trip(client, [("PING",)]) == [b"PONG"]  # the next call reads its own reply
