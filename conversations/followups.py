@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from analytics.services import reporting_days_mark_dirty
@@ -76,13 +76,16 @@ class _AfterCommit:
 
 
 def _after_commit(task_name: str, pk: int, days=()) -> None:
-    for _savepoints, callback, *_ in connection.run_on_commit:
+    # The connection itself, read once (through the `connection` proxy each attribute costs a
+    # dozen calls); its on_commit is what transaction.on_commit calls for the default database.
+    db = connections[DEFAULT_DB_ALIAS]
+    for _savepoints, callback, *_ in db.run_on_commit:
         if isinstance(callback, _AfterCommit) and callback.key() == (task_name, pk):
             callback.days.update(days)
             return
     callback = _AfterCommit(task_name, pk)
     callback.days.update(days)  # before registering: outside a transaction it runs at once
-    transaction.on_commit(callback)
+    db.on_commit(callback)
 
 
 def _day(moment: datetime) -> date:

@@ -88,6 +88,25 @@ def test_each_tenant_s_messages_carry_its_own_stamp_when_one_thread_sends_for_se
     assert len({m["headers"]["id"] for m in sent}) == len({m["properties"]["delivery_tag"] for m in sent}) == 3
 
 
+@pytest.mark.parametrize("args", [(7, 8), (2**63, 0), (7, True), (-1, "8")], ids=["ids", "big", "a-bool", "a-text"])
+def test_integer_arguments_written_into_the_plan_s_body_are_the_body_apply_async_sends(db, alpha, args):
+    """Integer arguments go into a body made once per task (config.publish._Plan.ids_body);
+    anything else through kombu's serializer: each is byte for byte apply_async's message,
+    and the task id and delivery tag are random version 4 UUIDs as Celery's are."""
+    import uuid
+
+    connection.set_tenant(alpha)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    with _broker_on_own_database() as broker:
+        tasks.conversation_followup.apply_async(args=args, retry=True)
+        task_publish(tasks.conversation_followup, args)
+        by_celery, by_us = (json.loads(broker.rpop(queue)) for _ in range(2))
+    assert _without_ids(by_us) == _without_ids(by_celery)
+    assert json.loads(base64.b64decode(by_us["body"]))[0] == list(args)
+    for text in (by_us["headers"]["id"], by_us["properties"]["delivery_tag"]):
+        assert str(uuid.UUID(text)) == text and uuid.UUID(text).version == 4 and uuid.UUID(text).variant == uuid.RFC_4122
+
+
 def test_a_receiver_of_celery_s_publish_signal_still_sees_the_task(db, alpha):
     """Anything hooked into Celery's publishing (tracing, error reporting) keeps working:
     the task then goes through apply_async."""
