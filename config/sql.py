@@ -28,7 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from django.db.models import QuerySet
 from django.db.models.constants import OnConflict
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save, pre_init, pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import Promise
@@ -176,12 +176,12 @@ class CompiledInsert:
         # proxy over a per-thread Local) costs a dozen calls, and the fields read `ops` from it.
         db = connections[DEFAULT_DB_ALIAS]
         model = self.model
-        instance = model(**fields)
-        instance._prepare_related_fields_for_save(operation_name="save")
-        pre_save.send(sender=model, instance=instance, raw=False, using=db.alias, update_fields=None)
         plan = self._plan
         if plan is None:
-            plan = self._plan = _InsertPlan(self._fields, db)
+            plan = self._plan = _InsertPlan(model, self._fields, db)
+        instance = plan.instance(fields)
+        instance._prepare_related_fields_for_save(operation_name="save")
+        pre_save.send(sender=model, instance=instance, raw=False, using=db.alias, update_fields=None)
         values = list(plan.read(instance))
         for i, field in plan.pre_saving:  # auto_now and the like: the field decides, as save() lets it
             values[i] = field.pre_save(instance, True)
@@ -218,8 +218,9 @@ class CompiledInsert:
         return instance
 
 
+_MISSING = object()
 # How _InsertPlan passes a field's value to the driver (see its docstring).
-_TEXT, _MOMENT, _JSON, _ORM = "text", "moment", "json", "orm"
+_TEXT, _MOMENT, _JSON, _INTEGER, _ORM = "text", "moment", "json", "integer", "orm"
 
 
 class _InsertPlan:
@@ -236,19 +237,42 @@ class _InsertPlan:
       naive datetime goes the ORM's way, with its warning and the default time zone);
     - JSON (JSONField): a list or dict becomes the backend's JSON parameter
       (`ops.adapt_json_value` with the field's encoder), as JSONField.get_db_prep_value does;
-    - anything else (integers become psycopg's Int8 and the like, foreign keys, custom fields,
-      any value of another type): the field's own `get_db_prep_save`, as the ORM calls it.
+    - an integer (IntegerField and its kinds): an `int` (not a bool) or None goes to the
+      backend's `adapt_integerfield_value` (psycopg's Int8 and the like), as IntegerField's
+      get_db_prep_value sends it;
+    - anything else (foreign keys, custom fields, any value of another type): the field's own
+      `get_db_prep_save`, as the ORM calls it.
 
     A field qualifies only while its class uses Django's own methods for these steps (a
     subclass that overrides one goes the ORM's way), so the same values are stored as
     `Model.objects.create` stores (tests/config/test_sql.py compares the rows)."""
 
-    def __init__(self, fields: list, db):
-        self.fields = fields
+    def __init__(self, model: type[models.Model], fields: list, db):
+        self.model, self.fields = model, fields
+        # The model's concrete fields in order, by the attribute name a caller may pass.
+        self.concrete = model._meta.concrete_fields
+        self.slot_of = {field.attname: i for i, field in enumerate(self.concrete)}
         self.read = operator.attrgetter(*(field.attname for field in fields)) if len(fields) > 1 else (
             lambda instance: (getattr(instance, fields[0].attname),))
         self.pre_saving = [(i, field) for i, field in enumerate(fields) if not _pre_save_reads_the_attribute(field)]
         self.kinds = [_kind_of(field, db) for field in fields]
+
+    def instance(self, fields: dict) -> models.Model:
+        """`model(**fields)`. When every name is a column's attribute (`conversation_id`, not
+        `conversation`; no property) and nothing listens to pre_init, it is called the way the
+        ORM builds a row's instance, one value per concrete field, with each missing field's
+        default from `field.get_default()` as the keyword form takes it: the keyword form pops
+        and checks each name per field, twice the calls."""
+        slot_of = self.slot_of
+        if pre_init.has_listeners(self.model) or not fields.keys() <= slot_of.keys():
+            return self.model(**fields)
+        values = [_MISSING] * len(slot_of)
+        for name, value in fields.items():
+            values[slot_of[name]] = value
+        for i, field in enumerate(self.concrete):
+            if values[i] is _MISSING:
+                values[i] = field.get_default()
+        return self.model(*values)
 
     def params(self, values: list, db) -> list:
         params = []
@@ -264,6 +288,13 @@ class _InsertPlan:
             elif kind is _JSON:
                 if type(value) is list or type(value) is dict:
                     params.append(db.ops.adapt_json_value(value, field.encoder))
+                    continue
+            elif kind is _INTEGER:
+                if value is None:
+                    params.append(None)
+                    continue
+                if type(value) is int:
+                    params.append(db.ops.adapt_integerfield_value(value, field.get_internal_type()))
                     continue
             if hasattr(value, "resolve_expression"):
                 raise ValueError(f"{field.model.__name__}: CompiledInsert takes values, not expressions")
@@ -291,6 +322,9 @@ def _kind_of(field, db) -> str:
             and cls.get_prep_value is models.DateTimeField.get_prep_value and cls.to_python is models.DateTimeField.to_python
             and type(db.ops).adapt_datetimefield_value is PostgresOperations.adapt_datetimefield_value):
         return _MOMENT
+    if (stock_save and cls.get_db_prep_value is models.IntegerField.get_db_prep_value
+            and cls.get_prep_value is models.IntegerField.get_prep_value):
+        return _INTEGER
     if (cls.get_db_prep_save is models.JSONField.get_db_prep_save and cls.get_db_prep_value is models.JSONField.get_db_prep_value
             and cls.get_prep_value is models.Field.get_prep_value):
         return _JSON

@@ -169,14 +169,19 @@ def test_a_compiled_insert_stores_the_row_create_stores_for_every_kind_of_value(
         dict(direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT, sender_id="17",
              content=gettext_lazy("Thank you"), attachments={"one": 1}, created_at=datetime(2026, 1, 1, tzinfo=fixed_zone.utc)),
     ]
+    attributes = [f.attname for f in Message._meta.concrete_fields if f.attname not in ("id", "idempotency_key")]
     for i, fields in enumerate(cases):
-        ours = insert.create(conversation=conversation, idempotency_key=f"compiled-{i}", **fields)
-        orms = Message.objects.create(conversation=conversation, idempotency_key=f"orm-{i}", **fields)
-        stored, by_orm = _stored_row(ours.pk), _stored_row(orms.pk)
-        assert stored.pop("idempotency_key") == f"compiled-{i}" and by_orm.pop("idempotency_key") == f"orm-{i}"
-        assert stored == by_orm, i
-    assert Message.objects.get(idempotency_key="compiled-0").created_at == new_york  # the instant, whatever the zone
-    assert _stored_row(Message.objects.get(idempotency_key="compiled-1").pk)["attachments"][0]["nested"] == {"a": [1, "2"]}
+        # By the relation (the model's keyword form) and by its column (the plan's positional form).
+        for way, relation in [("object", {"conversation": conversation}), ("id", {"conversation_id": conversation.pk})]:
+            ours = insert.create(idempotency_key=f"compiled-{i}-{way}", **relation, **fields)
+            orms = Message.objects.create(idempotency_key=f"orm-{i}-{way}", **relation, **fields)
+            stored, by_orm = _stored_row(ours.pk), _stored_row(orms.pk)
+            assert stored.pop("idempotency_key") == f"compiled-{i}-{way}" and by_orm.pop("idempotency_key") == f"orm-{i}-{way}"
+            assert stored == by_orm, (i, way)
+            assert [getattr(ours, name) for name in attributes] == [getattr(orms, name) for name in attributes], (i, way)
+            assert (ours._state.adding, ours._state.db) == (orms._state.adding, orms._state.db) == (False, "default")
+    assert Message.objects.get(idempotency_key="compiled-0-id").created_at == new_york  # the instant, whatever the zone
+    assert _stored_row(Message.objects.get(idempotency_key="compiled-1-id").pk)["attachments"][0]["nested"] == {"a": [1, "2"]}
 
 
 def test_a_compiled_insert_takes_a_naive_moment_as_the_orm_does(db, alpha, settings):
