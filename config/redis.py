@@ -17,6 +17,7 @@ from redis._parsers import _HiredisParser
 from redis.connection import HiredisRespSerializer
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections
 from django_tenants.cache import make_key as tenant_make_key
 
@@ -47,12 +48,34 @@ def tenant_cache_keys(*names: str) -> list[str]:
     tenant's schema is read once for all of them: through `cache.make_key` every key read
     `django.db.connection.schema_name` and the cache through their per-thread proxies, a dozen
     calls apiece, four keys per widget request."""
-    cache = caches[DEFAULT_CACHE_ALIAS]
-    if cache.key_func is not tenant_make_key:
+    key_format = _key_format or _key_format_read()
+    if key_format[0] is None:
+        cache = caches[DEFAULT_CACHE_ALIAS]
         return [cache.make_key(name) for name in names]
     # django_tenants.cache.make_key's format: "schema:prefix:version:key".
-    head = f"{connections[DEFAULT_DB_ALIAS].schema_name}:{cache.key_prefix}:{cache.version}:"
+    head = f"{connections[DEFAULT_DB_ALIAS].schema_name}:{key_format[0]}:{key_format[1]}:"
     return [head + name for name in names]
+
+
+# (KEY_PREFIX, VERSION) of the default cache when its keys are django-tenants', else (None, None):
+# settings, read once per process (and again when a test changes CACHES).
+_key_format: tuple | None = None
+
+
+def _key_format_read() -> tuple:
+    global _key_format
+    cache = caches[DEFAULT_CACHE_ALIAS]
+    _key_format = (cache.key_prefix, cache.version) if cache.key_func is tenant_make_key else (None, None)
+    return _key_format
+
+
+def _key_format_reset(*, setting, **_) -> None:
+    global _key_format
+    if setting == "CACHES":
+        _key_format = None
+
+
+setting_changed.connect(_key_format_reset, dispatch_uid="config.redis.key_format_reset")
 
 
 def round_trip(client: redis.Redis, commands: list[tuple], *, retries: int = 1) -> list:
