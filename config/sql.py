@@ -264,7 +264,7 @@ class _InsertPlan:
         default from `field.get_default()` as the keyword form takes it: the keyword form pops
         and checks each name per field, twice the calls."""
         slot_of = self.slot_of
-        if pre_init.has_listeners(self.model) or not fields.keys() <= slot_of.keys():
+        if pre_init.receivers or not fields.keys() <= slot_of.keys():  # (any receiver at all: the keyword form)
             return self.model(**fields)
         values = [_MISSING] * len(slot_of)
         for name, value in fields.items():
