@@ -17,7 +17,9 @@ per-command machinery, half the CPU of `client.lpush`). Since 2026-12-03 (branch
 envelope itself is built once per task, tenant, thread and process (`_template_of`) and only the
 task id, the arguments (body and argsrepr) and the delivery tag are put into it per call: a
 third of the publish's CPU was Celery's `as_task_v2`, `saferepr` and JSON of the same headers
-every time. `tests/config/test_publish.py` holds the envelope to the one
+every time. Since the afternoon (branch intake8) integer arguments (ids: nearly every follow-up)
+are written into a JSON body made once per task too, and the task id and delivery tag are
+random version 4 UUIDs made in two calls. `tests/config/test_publish.py` holds the envelope to the one
 `apply_async` writes, field by field, and delivers through a real worker after the broker
 dropped the connection.
 
