@@ -12,14 +12,18 @@ import socket
 import threading
 
 import redis
+import redis.connection
 from hiredis import pack_command
-from redis._parsers import _HiredisParser
-from redis.connection import HiredisRespSerializer
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections
 from django_tenants.cache import make_key as tenant_make_key
+
+# redis-py's hiredis packer and parser (redis-py 5.1+); with another version round_trip uses
+# redis-py's public pack_commands and read_response.
+HiredisRespSerializer = getattr(redis.connection, "HiredisRespSerializer", None)
+_HiredisParser = getattr(redis.connection, "_HiredisParser", None)
 
 
 @functools.lru_cache(maxsize=8)
