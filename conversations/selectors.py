@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import BooleanField, F, Func, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 
 from config import inputs
 from conversations.access import conversations_visible_to
@@ -52,10 +53,9 @@ def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet
         return queryset
     contacts = Contact.objects.filter(Q(name__icontains=term) | Q(email__icontains=term)).values("pk").order_by()
     words = SearchQuery(term, search_type="websearch", config=SEARCH_CONFIG)
-    waiting = SearchWords.objects.filter(words=words).values("conversation_id").order_by()
     matches = (
         Q(search_document=words)
-        | Q(_AnyOf(F("pk"), Subquery(waiting)))
+        | Q(_AnyOf(F("pk"), _waiting_words_matching(term)))
         | Q(subject__icontains=term)
         | Q(_AnyOf(F("contact_id"), Subquery(contacts)))
     )
@@ -63,6 +63,36 @@ def conversation_search(queryset: QuerySet[Conversation], term: str) -> QuerySet
     if number is not None:
         matches |= Q(number=number)
     return queryset.filter(matches)
+
+
+def _waiting_words_matching(term: str) -> RawSQL:
+    """The conversations whose words, with those still waiting in SearchWords, match `term`.
+
+    The query is matched against the whole set, the document followed by every waiting
+    message's words in the order they came (as the fold will append them): "parcel broken"
+    finds a conversation where "parcel" was in one message and "broken" in the next, or one
+    folded and one still waiting, which no single row matches alone. Only conversations with a
+    waiting row holding at least one of the query's words are put together (the GIN index on
+    the words finds them; `querytree` leaves out negated terms and its ANDs become ORs), so the
+    cost follows the matches, not the minutes' worth of waiting rows: testing every waiting
+    conversation's document as well cost 250 ms of SQL for a common word at 3,000 waiting
+    rows (docs/performance.md). What that leaves until the fold: a negated word still waiting
+    does not keep out a conversation whose document matches without it ("parcel -broken"
+    finds "parcel" folded with "broken" waiting), and a quoted phrase could match across two
+    waiting messages (each one's positions start again); plain words do not depend on either.
+    """
+    waiting, conversation = SearchWords._meta.db_table, Conversation._meta.db_table
+    sql = (
+        f'WITH query AS (SELECT websearch_to_tsquery(%s::regconfig, %s) AS words)'
+        f' SELECT waiting."conversation_id" FROM "{waiting}" waiting'
+        f' JOIN "{conversation}" conversation ON conversation."id" = waiting."conversation_id", query'
+        f' WHERE waiting."conversation_id" IN (SELECT candidate."conversation_id" FROM "{waiting}" candidate, query'
+        f"   WHERE candidate.\"words\" @@ replace(querytree(query.words), ' & ', ' | ')::tsquery)"
+        f' GROUP BY waiting."conversation_id", conversation."id", query.words'
+        f" HAVING (coalesce(conversation.\"search_document\", ''::tsvector)"
+        f"         || string_agg(waiting.\"words\"::text, ' ' ORDER BY waiting.\"id\")::tsvector) @@ query.words"
+    )
+    return RawSQL(sql, (SEARCH_CONFIG, term))
 
 
 def conversation_ai_categories() -> list[str]:

@@ -43,7 +43,11 @@ ENTRY_SECONDS = 30
 _FORMAT = f"2-{django.__version__}"
 
 
-_GENERATION_NAME = f"widget-sessions:v{_FORMAT}:generation"
+# The tenant's generation counter is NOT versioned with the entries: during a deploy (or a
+# Django upgrade) processes of both releases serve requests, and a change made by either must
+# make the entries of both stale. Its name is the one the first entry format used, so it is
+# shared with the release before this format too.
+_GENERATION_NAME = "widget-sessions:v1:generation"
 _ENTRY_PREFIX = f"widget-sessions:v{_FORMAT}:"
 
 

@@ -28,9 +28,10 @@ from django.db import connection, transaction
 from conversations.models import Conversation, SearchWords
 from conversations.services.intake import SEARCH_DOCUMENT_CAP, document_size_sql
 
-# Conversations per transaction: each holds its rows locked for the batch (a message on one of
-# them waits that long), and a batch is one UPDATE.
-FOLD_BATCH = 500
+# Conversations per transaction: each holds its rows locked for the batch (a widget POST to one
+# of them waits until the batch commits), and a batch is one UPDATE. 100 keeps that wait to one
+# statement over 100 documents while still folding a busy tenant's run in a few statements.
+FOLD_BATCH = 100
 
 
 def _batch_fold(conversation_ids: list[int]) -> int:

@@ -170,3 +170,23 @@ def test_the_fold_job_folds_only_the_words_of_the_tenant_that_queued_it(alpha, b
     with schema_context("beta"):
         assert list(SearchWords.objects.values_list("conversation_id", flat=True)) == [conversations["beta"].pk]
         assert _search("medlar") == {conversations["beta"].pk} and _search("quince") == set()
+
+
+@pytest.mark.usefixtures("in_alpha")
+def test_a_search_for_two_words_finds_them_in_two_messages_before_and_after_the_fold(open_conversation):
+    """Every word of the query in the conversation, wherever each one is: two waiting messages,
+    or one folded into the document and one still waiting. A conversation with only one of
+    them is not found."""
+    split = open_conversation(content="Where is my parcel?")
+    services.message_add_incoming(conversation=split, content="It arrived broken")
+    only_one = open_conversation(content="Another parcel question")
+    assert _search("parcel broken") == {split.pk}
+    assert _search("parcel -question") == {split.pk}
+
+    folded = open_conversation(content="My umbrella leaks")
+    services.search_words_fold()
+    services.message_add_incoming(conversation=folded, content="and the handle snapped")
+    assert _search("umbrella snapped") == {folded.pk}
+    assert _search("umbrella") == {folded.pk}  # the document's word, with other words waiting
+    assert _search('"handle snapped"') == {folded.pk}
+    assert _search("umbrella sunshine") == set()

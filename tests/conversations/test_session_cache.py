@@ -163,3 +163,16 @@ def test_a_cached_session_is_the_session_the_database_holds(alpha_client, inbox)
         assert [getattr(ours, name) for name in fields] == [getattr(theirs, name) for name in fields], type(theirs)
         assert not ours._state.adding and ours._state.db == "default"
     assert cached == read and cached.contact.pk == read.contact_id
+
+
+def test_a_change_made_by_the_release_before_makes_this_release_s_entries_stale(alpha_client, inbox):
+    """During a deploy both releases serve requests: the earlier release's sessions_stale (it
+    added one to `widget-sessions:v1:generation` of the tenant) must empty this release's
+    entries too, or a revoked session is served for up to ENTRY_SECONDS."""
+    from django.core.cache import cache
+
+    token, number = _open(alpha_client, inbox)
+    _session_reads(alpha_client, _poll, token, number)
+    assert _session_reads(alpha_client, _poll, token, number) == 0  # cached
+    cache.incr("widget-sessions:v1:generation")  # what the release before did, in this tenant
+    assert _session_reads(alpha_client, _poll, token, number) == 1
