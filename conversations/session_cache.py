@@ -28,7 +28,6 @@ import secrets
 
 import django
 import redis
-from django.core.cache import cache
 from django.db import transaction
 
 from config.ratelimit import windows_count_with
@@ -53,11 +52,12 @@ _ENTRY_PREFIX = f"widget-sessions:v{_FORMAT}:"
 
 def _generation_key() -> str:
     # django-tenants' cache key function puts the tenant's schema first: one counter per tenant.
-    return cache.make_key(_GENERATION_NAME)
+    # Every key here is made by tenant_cache_keys, the one builder session_get_counting uses too.
+    return tenant_cache_keys(_GENERATION_NAME)[0]
 
 
 def _entry_key(session_id: str) -> str:
-    return cache.make_key(_ENTRY_PREFIX + session_id)
+    return tenant_cache_keys(_ENTRY_PREFIX + session_id)[0]
 
 
 def session_get(session_id: str):
