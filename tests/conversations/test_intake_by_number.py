@@ -8,42 +8,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from config.errors import ApplicationError
-from conversations import followups, selectors, services
+from conversations import services
 from conversations.events import Actor
 from conversations.models import Contact, Conversation, Message
 from tests.concurrency import run_at_once
 from tests.conversations.factories import ContactFactory, InboxFactory
-
-
-def _by_number(conversation, content, **fields):
-    return services.message_add_incoming_by_number(
-        number=conversation.number, contact_id=conversation.contact_id, inbox_id=conversation.inbox_id, content=content, **fields)
-
-
-def _clocks(conversation) -> dict:
-    return Conversation.objects.values("last_activity_at", "waiting_since", "status").get(pk=conversation.pk)
-
-
-@pytest.mark.usefixtures("in_alpha")
-def test_the_usual_message_finds_its_conversation_in_one_statement(open_conversation, django_capture_on_commit_callbacks):
-    conversation = open_conversation()
-    waiting = _clocks(conversation)["waiting_since"]
-    moment = timezone.now() + timedelta(minutes=3)
-    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as callbacks:
-        message, created = _by_number(conversation, "Where is my parcel?", at=moment)
-    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["WITH"]
-    stored = Message.objects.get(pk=message.pk)
-    assert created and (stored.conversation_id, stored.sender_id, stored.content) == (
-        conversation.pk, conversation.contact_id, "Where is my parcel?")
-    assert _clocks(conversation) == {"last_activity_at": moment, "waiting_since": waiting, "status": "open"}
-    assert list(selectors.conversation_search(Conversation.objects.all(), "parcel").values_list("pk", flat=True)) == [conversation.pk]
-    assert [c.key() for c in callbacks if isinstance(c, followups._AfterCommit)] == [("message_followup", message.pk)]
+from tests.conversations.test_intake_one_statement import _by_number, _clocks
 
 
 @pytest.mark.usefixtures("in_alpha")

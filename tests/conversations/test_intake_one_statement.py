@@ -38,15 +38,28 @@ def _found_by_search(word: str) -> list[int]:
     return list(selectors.conversation_search(Conversation.objects.all(), word).values_list("pk", flat=True))
 
 
+def _by_conversation(conversation, content, **fields):
+    return services.message_add_incoming(conversation=conversation, content=content, **fields)
+
+
+def _by_number(conversation, content, **fields):
+    """The widget's POST: the contact's conversation found by its number inside the statement."""
+    return services.message_add_incoming_by_number(
+        number=conversation.number, contact_id=conversation.contact_id, inbox_id=conversation.inbox_id, content=content, **fields)
+
+
 @pytest.mark.usefixtures("in_alpha")
-def test_a_message_on_an_open_conversation_is_one_statement(open_conversation, django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("add", [_by_conversation, _by_number], ids=["by-conversation", "by-number"])
+def test_a_message_on_an_open_conversation_is_one_statement(open_conversation, django_capture_on_commit_callbacks, add):
     conversation = open_conversation()
     waiting = _clocks(conversation)["waiting_since"]
     moment = timezone.now() + timedelta(minutes=3)
     with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as callbacks:
-        message, created = services.message_add_incoming(conversation=conversation, content="Where is my parcel?", at=moment)
+        message, created = add(conversation, "Where is my parcel?", at=moment)
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["WITH"]
-    assert created and Message.objects.get(pk=message.pk).content == "Where is my parcel?"
+    stored = Message.objects.get(pk=message.pk)
+    assert created and (stored.conversation_id, stored.sender_id, stored.content) == (
+        conversation.pk, conversation.contact_id, "Where is my parcel?")
     assert (message.sender_type, message.sender_id) == (Message.SenderType.CONTACT, conversation.contact_id)
     # Someone was waiting already: the earlier moment stays; the activity moves.
     assert _clocks(conversation) == {"last_activity_at": moment, "waiting_since": waiting, "status": "open"}
