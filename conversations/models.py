@@ -337,9 +337,12 @@ class Conversation(models.Model):
             # search_document's words arrive through SearchWords), so a customer's message on a
             # waiting conversation is a HOT update: no index entry written, the page's free
             # space (fillfactor, migration 0016) takes the new row version.
+            # Team and assignee included (deskdb8): an agent's page past the first finds its ids
+            # by an index-only walk (config.pagination's deferred join), the visibility tested
+            # on the index entries instead of on every skipped row.
             models.Index(
                 F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
-                name="conv_queue_order",
+                include=["team", "assignee"], name="conv_queue_order",
             ),
             # The queue's order for the two filters people click that keep few rows (SLA
             # breached, unassigned): the page walks the small partial index and stops after 50
