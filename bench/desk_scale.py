@@ -1,6 +1,6 @@
 """The desk at a big tenant's size: 100,000 conversations, 1,000,000 messages, 20,000 contacts.
 
-    .venv/bin/python bench/desk_scale.py [--rounds 12] [--rebuild] [--explain]
+    .venv/bin/python bench/desk_scale.py [--rounds 12] [--rebuild] [--explain [PAGE] [--statements 2]]
 
 Builds the tenant once (about two minutes) in its own database, `hearth_deskscale`, on the
 embedded PostgreSQL (or on DATABASE_URL's server), and reuses it on later runs; `--rebuild`
@@ -11,7 +11,8 @@ Then measures the desk pages in-process through Django's test Client with DEBUG 
 network, no server: what is timed is Django, the ORM and PostgreSQL), as an agent of two of
 six teams and as a manager: each page is requested once to warm up (its queries are counted
 then), then `--rounds` times, timed. Prints p50/p95 per page and the queries per request.
-`--explain` prints EXPLAIN ANALYZE of the queue's main queries instead.
+`--explain [PAGE]` prints EXPLAIN (ANALYZE, BUFFERS) of each page's heaviest statements instead
+(the main query and the capped count of a queue page), for both roles.
 
 The data: statuses 70% resolved, 12% open, 10% pending, 8% snoozed; priorities skewed to
 none/low; 6 teams (10% of conversations without one), 20 agents; labels on half of the
@@ -245,8 +246,12 @@ def load_rows(people: dict) -> None:
     step = time.monotonic()
     for name, definition in indexes:
         raw.execute(definition)
+    # VACUUM as well: it sets the visibility map, which autovacuum sets after a restore (and
+    # for every table that stops changing), and without which no index-only scan skips the heap.
+    for table in tables:
+        raw.execute(f"VACUUM (ANALYZE) {table}")
     raw.execute("ANALYZE")
-    print(f"  {len(indexes)} indexes rebuilt and analyzed: {time.monotonic() - step:.1f} s", flush=True)
+    print(f"  {len(indexes)} indexes rebuilt, vacuumed and analyzed: {time.monotonic() - step:.1f} s", flush=True)
 
 
 # --------------------------------------------------------------------------- the measurement
@@ -320,72 +325,90 @@ def measure(rounds: int) -> list[tuple]:
             sets = sum(1 for q in queries.captured_queries if q["sql"].startswith("SET search_path"))
             statements = len(queries) - sets  # now: the log starts again at the next request
             sql_ms = sum(float(q["time"]) for q in queries.captured_queries) * 1000
-            timings, cpu = [], []
+            timings, cpu, sql_timed = [], [], []
             deadline = time.monotonic() + 20  # a page that is far too slow is not measured for minutes
             for _ in range(rounds):
-                started, started_cpu = time.perf_counter(), time.process_time()
-                client.get(url, secure=True)
-                timings.append(time.perf_counter() - started)
-                cpu.append(time.process_time() - started_cpu)
+                with CaptureQueriesContext(connection) as timed:
+                    started, started_cpu = time.perf_counter(), time.process_time()
+                    client.get(url, secure=True)
+                    timings.append(time.perf_counter() - started)
+                    cpu.append(time.process_time() - started_cpu)
+                sql_timed.append(sum(float(q["time"]) for q in timed.captured_queries) * 1000)
                 if time.monotonic() > deadline and len(timings) >= 3:
                     break
             row = (role, name, percentile(timings, 50) * 1000, percentile(timings, 95) * 1000, statistics.median(cpu) * 1000, sql_ms,
-                   statements, sets, len(timings))
+                   statistics.median(sql_timed), statements, sets, len(timings))
             results.append(row)
-            print(f"{role:<8}{name:<28}" + "".join(f"{value:>9.1f}" for value in row[2:6]) + "".join(f"{value:>8}" for value in row[6:]), flush=True)
+            print(f"{role:<8}{name:<28}" + "".join(f"{value:>9.1f}" for value in row[2:7]) + "".join(f"{value:>8}" for value in row[7:]), flush=True)
     return results
 
 
-def explain() -> None:
-    """EXPLAIN ANALYZE of the SQL the queue runs for the heaviest pages (manager's view)."""
+def explain(only: str, statements: int) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of each page's heaviest statements, as each role's request
+    runs them: the page is requested once to warm up and once more with its queries captured,
+    and the `statements` slowest of those (the page's main query and its capped count, for a
+    queue page) are explained, in the tenant's schema. `only`: pages whose name contains it."""
+    import re
+
+    from django.conf import settings
     from django.db import connection
-    from django.test import RequestFactory
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
     from django_tenants.utils import schema_context
 
-    from accounts.models import Account, User
-    from conversations import selectors
-
-    account = Account.objects.get(schema_name=SLUG)
-    manager = User.objects.get(email=f"manager@{SLUG}.example")
-    agent = User.objects.get(email=f"agent01@{SLUG}.example")
-    request = RequestFactory().get("/")
-    request.tenant = account
     ids = sample_ids()
-    with schema_context(SLUG):
-        for user in (manager, agent):
-            base = selectors.conversation_queue(user=user, account=account)
-            for label, queryset in [
-                ("default queue", base),
-                (f"search '{COMMON_WORD}'", selectors.conversation_search(base, COMMON_WORD)),
-                (f"search '{RARE_WORD}'", selectors.conversation_search(base, RARE_WORD)),
-                ("search e-mail", selectors.conversation_search(base, ids["email"])),
-            ]:
-                sql, params = queryset[:50].query.sql_with_params()
-                with connection.cursor() as cursor:
-                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY ON) " + sql, params)
-                    print(f"\n=== {user.email}: {label} ===")
-                    print("\n".join(row[0] for row in cursor.fetchall()))
+    static = override_settings(STORAGES={**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}})
+    static.enable()
+    summary = []
+    for role, email in [("agent", f"agent01@{SLUG}.example"), ("manager", f"manager@{SLUG}.example")]:
+        client = Client(HTTP_HOST=HOST)
+        if client.post("/admin/login/", {"username": email, "password": PASSWORD}, secure=True).status_code != 302:
+            raise SystemExit(f"could not sign in as {email}")
+        for name, url in pages(ids):
+            if only not in name:
+                continue
+            client.get(url, secure=True)
+            with CaptureQueriesContext(connection) as queries:
+                client.get(url, secure=True)
+            heaviest = sorted((q for q in queries.captured_queries if not q["sql"].startswith("SET ")),
+                              key=lambda q: -float(q["time"]))[:statements]
+            for query in heaviest:
+                with schema_context(SLUG), connection.cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY ON) " + query["sql"])
+                    plan = "\n".join(row[0] for row in cursor.fetchall())
+                print(f"\n=== {role}: {name} ({url}), {float(query['time']) * 1000:.1f} ms in the request ===\n{query['sql']}\n{plan}")
+                executed = re.search(r"Execution Time: ([\d.]+)", plan)
+                hit = re.search(r"Buffers: shared hit=(\d+)", plan)
+                read = re.search(r"Buffers: shared (?:hit=\d+ )?read=(\d+)", plan)
+                summary.append((role, name, query["sql"][:60].replace("\n", " "), float(executed.group(1)) if executed else 0.0,
+                                int(hit.group(1)) if hit else 0, int(read.group(1)) if read else 0))
+    print(f"\n{'role':<8}{'page':<28}{'exec ms':>9}{'hit':>9}{'read':>7}  statement")
+    for role, name, statement, executed, hit, read in summary:
+        print(f"{role:<8}{name:<28}{executed:>9.2f}{hit:>9}{read:>7}  {statement}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--explain", nargs="?", const="", default=None, metavar="PAGE",
+                        help="EXPLAIN (ANALYZE, BUFFERS) each page's heaviest statements (only pages whose name contains PAGE)")
+    parser.add_argument("--statements", type=int, default=2, help="with --explain: how many statements per page (slowest first)")
     args = parser.parse_args()
 
     configure_django(bench_database_url(BENCH_DB), host=HOST, cache_prefix="hearth-deskscale")
     print(f"building the tenant ({CONVERSATIONS:,} conversations, ~{TARGET_MESSAGES:,} messages) if needed ...", flush=True)
     build(rebuild=args.rebuild)
-    if args.explain:
-        explain()
+    if args.explain is not None:
+        explain(args.explain, args.statements)
         return 0
     print(f"\nin-process Django test Client, DEBUG off, {args.rounds} timed requests per page after one warm-up; "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}\n")
     print("p50/p95: wall time per request; cpu: this process's CPU time per request (median), which a busy machine\n"
-          "inflates far less than wall time; sql: the queries' time in the warm-up request; queries: statements per\n"
+          "inflates far less than wall time; sql ms: the queries' time in the warm-up request; sql med: the queries'\n"
+          "time per timed request (median); queries: statements per\n"
           "request besides django-tenants' SET search_path (SETs)\n")
-    print(f"{'role':<8}{'page':<28}{'p50 ms':>9}{'p95 ms':>9}{'cpu ms':>9}{'sql ms':>9}{'queries':>8}{'SETs':>8}{'n':>8}", flush=True)
+    print(f"{'role':<8}{'page':<28}{'p50 ms':>9}{'p95 ms':>9}{'cpu ms':>9}{'sql ms':>9}{'sql med':>9}{'queries':>8}{'SETs':>8}{'n':>8}", flush=True)
     started = time.monotonic()
     results = measure(args.rounds)
     print(f"\nmeasured in {time.monotonic() - started:.0f} s; load {os.getloadavg()[0]:.2f}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.db.models import Subquery
 from django.utils.functional import cached_property
 
 COUNT_CAP = 10_000
@@ -30,3 +31,22 @@ class CappedCountPaginator(Paginator):
     @property
     def is_capped(self) -> bool:
         return self.actual_count_capped > self.cap
+
+    def page(self, number):
+        """A page past the first is found by its ids first (a "deferred join"): the ids of rows
+        `bottom` to `top` in the list's order, which an index-only walk of the order's index
+        reads without touching the rows it skips, then the page's rows with their joins. The
+        plain OFFSET fetched every skipped row and its joined rows (contact, inbox, assignee,
+        team) only to drop them: page 50 of the queue read 2,450 of each. Same rows, same order."""
+        rows = self.object_list
+        if not hasattr(rows, "query") or not rows.ordered:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if bottom == 0:
+            return super().page(number)  # the first page's walk stops after its rows anyway
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = rows.prefetch_related(None).values("pk")[bottom:top]
+        return self._get_page(rows.filter(pk__in=Subquery(ids)), number, self)

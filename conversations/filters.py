@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 
 from config import inputs
+from conversations import selectors
 from conversations.models import Conversation, Priority
 
 PRIORITY_BY_NAME = {label.lower(): value for value, label in Priority.choices}
@@ -36,7 +37,7 @@ class ConversationFilter(django_filters.FilterSet):
     assignee = django_filters.CharFilter(method="filter_assignee", help_text="A user id, `me` or `none`", max_length=20)
     team = django_filters.NumberFilter(field_name="team_id", min_value=1, max_value=2**62)
     inbox = django_filters.NumberFilter(field_name="inbox_id", min_value=1, max_value=2**62)
-    label = django_filters.CharFilter(field_name="labels__name", max_length=50)
+    label = django_filters.CharFilter(method="filter_label", max_length=50)
     updated_since = UTCIsoDateTimeFilter(field_name="last_activity_at", lookup_expr="gte")
 
     class Meta:
@@ -45,6 +46,9 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_priority(self, queryset, name, value):
         return queryset.filter(priority=PRIORITY_BY_NAME[value])
+
+    def filter_label(self, queryset, name, value):
+        return selectors.conversations_labelled(queryset, label_names=[value])
 
     def filter_assignee(self, queryset, name, value):
         if value == "me":

@@ -245,7 +245,7 @@ class Conversation(models.Model):
     number = models.PositiveIntegerField(unique=True, editable=False, help_text="Shown as #123; per tenant.")
     inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
     # No index of its own on contact, assignee or team: conv_contact_created, conv_assignee_status
-    # and conv_team_status lead with them (lookups and ON DELETE use those), and every index is
+    # and conv_scope lead with them (lookups and ON DELETE use those), and every index is
     # written again by each message's UPDATE of this row (never a HOT update: see Meta.indexes).
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     subject = models.CharField(max_length=300, blank=True)
@@ -316,7 +316,16 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["status", "-priority", "waiting_since"], name="conv_queue"),
             models.Index(fields=["assignee", "status"], name="conv_assignee_status"),
-            models.Index(fields=["team", "status"], name="conv_team_status"),
+            # The agent's visibility (team, or assigned to them) with the columns the queue's
+            # filters test, so a page's capped count is an index-only scan of this narrow index
+            # instead of a read of up to 10,001 wide rows (docs/performance.md, branch deskdb8).
+            # It also serves lookups by team and ON DELETE of a team. None of these columns is
+            # written by a customer's message (the HOT update below stays HOT).
+            models.Index(
+                fields=["team", "status", "assignee"], include=["priority", "inbox", "first_response_breached", "resolution_breached",
+                                                              "ai_category", "id"],
+                name="conv_scope",
+            ),
             models.Index(fields=["contact", "-created_at"], name="conv_contact_created"),
             models.Index(fields=["status", "snoozed_until"], name="conv_snoozed", condition=Q(status="snoozed")),
             models.Index(fields=["ai_category"], name="conv_ai_category"),
@@ -328,9 +337,24 @@ class Conversation(models.Model):
             # search_document's words arrive through SearchWords), so a customer's message on a
             # waiting conversation is a HOT update: no index entry written, the page's free
             # space (fillfactor, migration 0016) takes the new row version.
+            # Team and assignee included (deskdb8): an agent's page past the first finds its ids
+            # by an index-only walk (config.pagination's deferred join), the visibility tested
+            # on the index entries instead of on every skipped row.
             models.Index(
                 F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
-                name="conv_queue_order",
+                include=["team", "assignee"], name="conv_queue_order",
+            ),
+            # The queue's order for the two filters people click that keep few rows (SLA
+            # breached, unassigned): the page walks the small partial index and stops after 50
+            # rows, the capped count reads it alone (team and assignee included for agents).
+            models.Index(
+                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
+                include=["team", "assignee"], condition=Q(first_response_breached=True) | Q(resolution_breached=True),
+                name="conv_sla_breached_order",
+            ),
+            models.Index(
+                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
+                include=["team"], condition=Q(assignee__isnull=True), name="conv_unassigned_order",
             ),
             # Reports by day (analytics: today's live figures, the queue's drill-down by day).
             models.Index(fields=["created_at"], name="conv_created"),

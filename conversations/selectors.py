@@ -12,16 +12,35 @@ from conversations.access import conversations_visible_to
 from conversations.models import SEARCH_CONFIG, CannedResponse, Contact, Conversation, ConversationEvent, Message, SearchWords
 
 
+# The queue's order, conv_queue_order's columns: longest-waiting first, most urgent first among
+# equals, then the conversations nobody waits on by their last activity (queue_activity_at:
+# models.py), the id last so that pages never overlap. An index walk that stops at the page's
+# end; last_activity_at itself is in no index (a customer's message stays a HOT update).
+QUEUE_ORDER = (F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("pk").desc())
+
+
 def conversation_queue(*, user, account) -> QuerySet[Conversation]:
     """The conversations the user may see, with everything a queue row shows joined or
-    prefetched (one query for the page, one for its labels), longest-waiting first."""
+    prefetched (one query for the page, one for its labels), in the queue's order."""
     return (
         conversations_visible_to(user, account=account)
         .select_related("contact", "inbox", "assignee", "team")
         .prefetch_related("labels")
-        # queue_activity_at: the last activity, for conversations nobody waits on (models.py).
-        .order_by(F("waiting_since").asc(nulls_last=True), "-priority", "-queue_activity_at", "-pk")
+        .order_by(*QUEUE_ORDER)
     )
+
+
+def conversations_labelled(queryset: QuerySet[Conversation], *, label_ids=None, label_names=None) -> QuerySet[Conversation]:
+    """The conversations of `queryset` with one of these labels, matched by a subquery on the
+    labels' table: filtering through the many-to-many join repeats a conversation once per
+    matching label and needs SELECT DISTINCT over whole rows, which sorts every match and keeps
+    the page from walking the queue's index."""
+    through = Conversation.labels.through.objects.all()
+    if label_ids is not None:
+        through = through.filter(label_id__in=label_ids)
+    if label_names is not None:
+        through = through.filter(label__name__in=label_names)
+    return queryset.filter(pk__in=through.values("conversation_id"))
 
 
 class _AnyOf(Func):

@@ -129,7 +129,7 @@ class LabelFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value and value.isascii() and value.isdigit():
-            return queryset.filter(pk__in=Conversation.labels.through.objects.filter(label_id=int(value)).values("conversation_id"))
+            return selectors.conversations_labelled(queryset, label_ids=[int(value)])
         return queryset
 
 

@@ -96,14 +96,21 @@ class ConversationListApi(AgentApi):
         OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="Activity at or after this time (ISO 8601)"),
         OpenApiParameter("page", int), OpenApiParameter("page_size", int),
     ],
+                   description=(
+                       "The conversations the token's member may see, in the desk queue's order: those whose customer "
+                       "waits for a reply first, longest-waiting first; then the others, most urgent priority first and, "
+                       "within a priority, most recent activity first; ties by the newest conversation first. Filters "
+                       "narrow the list without changing its order."),
                    responses={200: ConversationPage, **error_responses(400, 401, 404, 429)}, tags=["agents"])
     def get(self, request):
-        queryset = self.visible().select_related("contact").prefetch_related("labels").order_by("-last_activity_at", "-id")
+        # The queue's order (conv_queue_order walks it and stops at the page's end), not the
+        # last activity's, which no index holds (a customer's message must stay a HOT update).
+        queryset = self.visible().select_related("contact").prefetch_related("labels").order_by(*selectors.QUEUE_ORDER)
         filtered = ConversationFilter(request.query_params, queryset=queryset, request=request)
         if not filtered.is_valid():
             raise exceptions.ValidationError(filtered.errors)
         paginator = Pagination()
-        page = paginator.paginate_queryset(filtered.qs.distinct(), request, view=self)
+        page = paginator.paginate_queryset(filtered.qs, request, view=self)  # one row per conversation: no DISTINCT
         return paginator.get_paginated_response(AgentConversationSerializer(page, many=True).data)
 
 

@@ -79,6 +79,27 @@ def test_list_filters_and_pagination(api, member_key, world):
         assert set(response.json()) == {"error"}
 
 
+def test_list_is_in_the_queues_order_and_a_label_filter_lists_each_conversation_once(api, member_key, open_conversation):
+    """Waiting customers first (longest-waiting first), then by priority, then by last activity:
+    the desk queue's order, which an index serves (the last activity alone is in none)."""
+    manager, key = member_key()
+    inbox, system = InboxFactory(auto_assign=False), Actor.system()
+    vip, refund = LabelFactory(name="vip"), LabelFactory(name="refund")
+    answered_old, answered_urgent, waiting_old, answered_recent, waiting_new = (
+        open_conversation(inbox=inbox, content=f"question {n}") for n in range(5))
+    for conversation in (answered_old, answered_urgent, answered_recent):
+        services.message_add_reply(conversation=conversation, content="Answered.", author=manager)
+    services.conversation_priority_set(conversation=answered_urgent, priority=4, by=system)
+    services.conversation_labels_add(conversation=waiting_new, labels=[vip, refund], by=system)
+    services.conversation_labels_add(conversation=answered_old, labels=[vip], by=system)
+
+    listed = api("get", "conversations/", key).json()
+    assert [row["number"] for row in listed["results"]] == [
+        c.number for c in (waiting_old, waiting_new, answered_urgent, answered_recent, answered_old)]
+    labelled = api("get", "conversations/?label=vip", key).json()
+    assert (labelled["count"], [row["number"] for row in labelled["results"]]) == (2, [waiting_new.number, answered_old.number])
+
+
 def test_agent_token_sees_only_their_teams(api, member_key, world):
     agent, key = member_key(role=Role.AGENT)
     TeamMemberFactory(team=world["billing"], user=agent)

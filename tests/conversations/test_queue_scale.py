@@ -267,3 +267,26 @@ def test_the_migration_fills_the_search_document_of_conversations_made_before_it
     assert _numbers_found(alpha_client, "phone") == {late.number}  # a note
     assert _numbers_found(alpha_client, "marmalade") == set()  # an activity line
     assert _numbers_found(alpha_client, "question") == {c.number for c in searchable.values()}  # untouched ones kept theirs
+
+
+def test_later_pages_show_the_next_rows_in_the_queues_order(desk, alpha_client, monkeypatch):
+    """Pages past the first find their rows by their ids first (config.pagination): together
+    the pages list each conversation the agent sees once, in the queue's order, the last one
+    short; a filter narrows the later pages the same way."""
+    from conversations import selectors
+    from conversations.admin.queue import ConversationAdmin
+
+    monkeypatch.setattr(ConversationAdmin, "list_per_page", 3)
+    agent = desk["agent"]
+    admin_login(alpha_client, agent.email, PASSWORD)
+    _add_conversations(desk, 12)
+    expected = [c.number for c in selectors.conversation_queue(user=agent, account=connection.tenant)]
+    shown = []
+    for page in (1, 2):
+        html = alpha_client.get(QUEUE, {"p": page}).content.decode()
+        shown += [int(number) for number in re.findall(r">#(\d+)<", html)]
+    assert len(expected) == 6  # of 12: their team's (half) and their own (in it)
+    assert shown == expected
+    team_page = alpha_client.get(QUEUE, {"p": 2, "team__id__exact": desk["teams"][0].pk}).content.decode()
+    assert [int(n) for n in re.findall(r">#(\d+)<", team_page)] == [
+        c.number for c in selectors.conversation_queue(user=agent, account=connection.tenant).filter(team=desk["teams"][0])][3:6]
