@@ -130,7 +130,10 @@ def _tenant_cache_adopt(reply) -> str | None:
 
 class TenantCacheStale(Exception):
     """The request was routed on remembered accounts that a change has made stale: route it
-    again. Raised before the view's own work; TenantRoutingMiddleware answers it."""
+    again. Raised before the view's own work; TenantRoutingMiddleware answers it. `counts`:
+    the throttle windows its round trip counted (kept on the request: counted once)."""
+
+    counts: dict = {}
 
 
 class _DeferredCheck(threading.local):
@@ -203,19 +206,22 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         path_info = request.path_info
         try:
             response = super().__call__(request)
-            if _deferred.routed_under is not None:
-                self._check_now(request)  # deferred, and no round trip carried the GET: after the answer
+            response = self.process_answer(request, response)
             if not getattr(request, "tenant_reroute", False):
                 return response
             # Routed on stale accounts: again from the start, the generation read first. The
             # first answer is dropped unsent; nothing before the view's own work wrote anything.
-            request.tenant_reroute = False
-            request.path_info = path_info
-            for attribute in ("tenant", "urlconf"):
-                request.__dict__.pop(attribute, None)
+            routing_forget(request, path_info)
             return self.process_request(request, defer=False) or self.get_response(request)
         finally:
-            _deferred.routed_under = None  # nothing of this request reaches the thread's next work
+            routing_done()
+
+    def process_answer(self, request, response):
+        """After the answer: a deferred check that no round trip carried is made now (it may
+        set `request.tenant_reroute`: the answer is then dropped and the request served again)."""
+        if _deferred.routed_under is not None:
+            self._check_now(request)
+        return response
 
     def process_request(self, request, *, defer: bool = True):
         connection.set_schema_to_public()
@@ -269,6 +275,7 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
     def _serve(self, request, tenant, hostname: str) -> None:
         tenant.domain_url = hostname
         request.tenant = tenant
+        routed_counts_keep(request)
         connection.set_tenant(tenant)
         _activate_time_zone(tenant)
         self.setup_url_routing(request)
@@ -310,6 +317,30 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         return None
 
 
+def routing_forget(request, path_info: str) -> None:
+    """Undo a request's routing (to route it again): its path as it came, no tenant. The
+    throttle counts it made stay, unless it is routed to another account (below)."""
+    request.tenant_reroute = False
+    request.path_info = path_info
+    tenant = request.__dict__.pop("tenant", None)
+    request.__dict__.pop("urlconf", None)
+    request.counted_under = getattr(tenant, "schema_name", None)
+    _deferred.routed_under = None
+
+
+def routing_done() -> None:
+    """The end of a request's routing: nothing of it reaches the thread's next work."""
+    _deferred.routed_under = None
+
+
+def routed_counts_keep(request) -> None:
+    """A request routed again keeps the throttle counts it made only if it is still the same
+    account's: another account's windows are its own (the keys carry the schema)."""
+    counted_under = request.__dict__.pop("counted_under", None)
+    if counted_under is not None and counted_under != getattr(getattr(request, "tenant", None), "schema_name", None):
+        request._throttle_counts = None
+
+
 class AccountSuspendedMiddleware:
     """A suspended account's hosts answer 403 to everything: the desk's pages (login included,
     and sessions already open) with a page saying so, its APIs with the error shape and the
@@ -319,10 +350,15 @@ class AccountSuspendedMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        return self.process_request(request) or self.get_response(request)
+
+    @staticmethod
+    def process_request(request):
+        """The suspended account's refusal, or None. (Also the widget API's plain path's rule.)"""
         tenant = getattr(request, "tenant", None)
         if tenant is not None and getattr(tenant, "is_suspended", False):
             return account_suspended_response(request)
-        return self.get_response(request)
+        return None
 
 
 SUSPENDED_MESSAGE = "This account is suspended."

@@ -50,6 +50,11 @@ class InputGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        return self.process_request(request) or self.get_response(request)
+
+    def process_request(self, request):
+        """The refusal of a request with NUL in it or a Host outside ALLOWED_HOSTS, or None.
+        (Also the widget API's plain path's rule: config/widget_handler.py.)"""
         where = self._where_nul(request)
         if where is not None:
             return _refusal(request, where)
@@ -59,7 +64,7 @@ class InputGuardMiddleware:
             request.get_host()
         except DisallowedHost:
             return _refusal(request, "Host header", "the Host header names no site served here")
-        return self.get_response(request)
+        return None
 
     @staticmethod
     def _where_nul(request) -> str | None:
