@@ -38,6 +38,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
@@ -203,17 +205,36 @@ class WidgetApiMiddlewareMixin:
         self._plain_path = None if None in plain_path or self._template_response_middleware else plain_path
 
 
+# Hosts get_host() accepted, by the raw Host header (or X-Forwarded-Host): validating one walks
+# ALLOWED_HOSTS pattern by pattern. Only accepted hosts are kept, at most a thousand (a client
+# sending made-up hosts is refused every time, and cannot grow this); any settings change
+# (override_settings in tests) forgets them.
+_accepted_hosts: dict[str, str] = {}
+
+
 class WidgetApiRequest(WSGIRequest):
-    """Django's request, whose get_host() is worked out once: it validates the Host header
-    against ALLOWED_HOSTS on every call, and the input guard, tenant routing and
-    CommonMiddleware each call it. Nothing it reads changes during a request; a refusal
+    """Django's request, whose get_host() is worked out once per request, and once per process
+    for a host it accepted: it validates the Host header against ALLOWED_HOSTS on every call,
+    and the input guard, tenant routing and CommonMiddleware each call it. A refusal
     (DisallowedHost) is not kept, so every caller still gets it."""
 
     def get_host(self):
         host = self.__dict__.get("_host_validated")
         if host is None:
-            host = self.__dict__["_host_validated"] = super().get_host()
+            raw = self._get_raw_host()
+            host = _accepted_hosts.get(raw)
+            if host is None:
+                host = super().get_host()
+                if len(_accepted_hosts) >= 1000:
+                    _accepted_hosts.clear()
+                _accepted_hosts[raw] = host
+            self.__dict__["_host_validated"] = host
         return host
+
+
+@receiver(setting_changed, dispatch_uid="config.widget_handler.accepted_hosts_reset")
+def _accepted_hosts_reset(**kwargs) -> None:
+    _accepted_hosts.clear()
 
 
 class WidgetApiHandler(WidgetApiMiddlewareMixin, WSGIHandler):
