@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import uuid
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
-from django.test import Client
+from django.db import connection
+from django.test import Client, override_settings
 from django_tenants.utils import tenant_context
 
 from tests.conftest import HearthClient
@@ -124,3 +128,119 @@ def test_the_widget_api_answers_json_to_any_accept_that_takes_it_and_406_to_one_
     refused = client.get(config, HTTP_ACCEPT="text/html")
     assert refused.status_code == 406 and refused.json()["error"]["code"] == "not_acceptable"
     assert client.get(f"{config}&format=xml").status_code == 404
+
+
+# ----------------------------------------------------------------------------- the plain path
+# The usual poll and POST take the widget handler's plain path (each middleware's rules around
+# the fast path, without the middleware chain); `chain` is the same handler with the plain path
+# off (the chain around the same fast path). Their answers must not differ in anything but Date.
+
+
+def _chain_and_plain(host: str) -> tuple[HearthClient, HearthClient]:
+    chain, plain = (HearthClient(HTTP_HOST=host, raise_request_exception=False) for _ in range(2))
+    chain.handler.widget_api_handler.serves_usual_requests_plain = False
+    return chain, plain
+
+
+def _widget_of(account, host: str) -> tuple[dict, str]:
+    with tenant_context(account):
+        inbox = InboxFactory(allowed_origins=[SHOP])
+    client = HearthClient(HTTP_HOST=host)
+    token = client.post(f"{API}sessions", {"widget_token": inbox.widget_token}, content_type="application/json").json()["token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    number = client.post(f"{API}conversations", {"content": "hello"}, content_type="application/json", **auth).json()["number"]
+    return auth, f"{API}conversations/{number}/messages"
+
+
+def _same(chain_response, plain_response, what: str) -> None:
+    assert chain_response.status_code == plain_response.status_code, what
+    assert chain_response.content == plain_response.content, what
+    assert sorted(chain_response.headers.items()) == sorted(plain_response.headers.items()), what
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tenant", ["alpha", "beta"])
+def test_the_plain_path_answers_the_usual_poll_and_post_as_the_middleware_chain_does(tenant, request):
+    account, host = request.getfixturevalue(tenant), f"{tenant}.localhost"
+    auth, messages = _widget_of(account, host)
+    chain, plain = _chain_and_plain(host)
+    https = {"HTTP_X_FORWARDED_PROTO": "https", "secure": True}  # behind the proxy (HSTS where it is on)
+
+    for extra in ({}, {"HTTP_ORIGIN": SHOP}, {"HTTP_ORIGIN": SHOP, **https}):
+        what = f"with {sorted(extra)}"
+        key = uuid.uuid4().hex
+        first = plain.post(messages, {"content": "a question"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key, **auth, **extra)
+        assert first.status_code == 201, what
+        # The retry of the same key: 200 with the first answer, through both.
+        retries = [client.post(messages, {"content": "a question"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key, **auth, **extra)
+                   for client in (chain, plain)]
+        _same(*retries, f"retry {what}")
+        assert retries[1].status_code == 200 and retries[1].content == first.content
+        assert (first.get("Access-Control-Allow-Origin") == SHOP) is ("HTTP_ORIGIN" in extra)
+        # A new message through each: equal but for its id and time.
+        by_chain, by_plain = (client.post(messages, {"content": "again"}, content_type="application/json", **auth, **extra) for client in (chain, plain))
+        assert sorted(by_chain.headers.items()) == sorted(by_plain.headers.items()) and by_plain.status_code == 201, what
+        assert by_plain.json()["id"] == by_chain.json()["id"] + 1
+        for query in ("", f"?after={first.json()['id']}"):
+            _same(chain.get(f"{messages}{query}", **auth, **extra), plain.get(f"{messages}{query}", **auth, **extra), f"poll {query} {what}")
+
+
+@pytest.mark.django_db
+def test_unusual_requests_on_the_plain_paths_url_are_answered_by_the_chain_and_counted_once(alpha):
+    auth, messages = _widget_of(alpha, "alpha.localhost")
+    chain, plain = _chain_and_plain("alpha.localhost")
+    unusual = {
+        "a preflight": lambda c: c.options(messages, HTTP_ORIGIN=SHOP, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"),
+        "NUL in a header": lambda c: c.get(messages, HTTP_X_NOTE="a\x00b", **auth),
+        "a Host outside ALLOWED_HOSTS": lambda c: c.get(messages, HTTP_HOST="a&s", **auth),
+        "by path prefix on a tenant's host": lambda c: c.get(f"/t/beta{messages}", **auth),
+        "by path prefix, no such account": lambda c: c.get(f"/t/nobody{messages}", HTTP_HOST="localhost", **auth),
+        "an unlisted origin": lambda c: c.get(messages, HTTP_ORIGIN="https://evil.example", **auth),
+        "no such conversation": lambda c: c.get(f"{API}conversations/999/messages", **auth),
+        "a blank message": lambda c: c.post(messages, {"content": " "}, content_type="application/json", **auth),
+    }
+    counted = [_session_count(alpha, auth)]
+    for name, send in unusual.items():
+        _same(send(chain), send(plain), name)
+        counted.append(_session_count(alpha, auth))
+    # The conversation's POST counted 1 in the session's window. The unlisted origin, no such
+    # conversation and the blank message reach the session's count (the others are answered
+    # before it): once through each path, so twice each.
+    steps = dict(zip(unusual, (after - before for before, after in zip(counted, counted[1:]))))
+    assert counted[0] == 1
+    assert steps == {name: 2 if name in {"an unlisted origin", "no such conversation", "a blank message"} else 0 for name in unusual}
+
+
+def _session_count(account, auth: dict) -> int:
+    """This widget session's count in its throttle window, as Redis holds it."""
+    from config.redis import redis_binary_client, tenant_cache_keys
+    from conversations.api.throttling import WidgetSessionThrottle
+    from conversations.widget import widget_session_id_from_token
+
+    with tenant_context(account):
+        session_id = widget_session_id_from_token(auth["HTTP_AUTHORIZATION"].split()[1])
+        throttle_key = WidgetSessionThrottle.cache_format % {"scope": WidgetSessionThrottle.scope, "ident": session_id}
+        return int(redis_binary_client().get(tenant_cache_keys(f"window:{throttle_key}")[0]) or 0)
+
+
+@pytest.mark.usefixtures("committed_db")  # each request commits or fails on its own, as served
+def test_an_error_after_the_count_is_answered_and_logged_as_the_chain_does(alpha, caplog):
+    auth, messages = _widget_of(alpha, "alpha.localhost")
+    chain, plain = _chain_and_plain("alpha.localhost")
+    answers = []
+    with tenant_context(alpha), connection.cursor() as cursor:
+        # A real failure inside the message's statement (no mock): the table refuses new rows.
+        cursor.execute("CREATE FUNCTION refuse_message() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$")
+        cursor.execute("CREATE TRIGGER refuse_message BEFORE INSERT ON conversations_message FOR EACH ROW EXECUTE FUNCTION refuse_message()")
+    try:
+        for client in (chain, plain):
+            caplog.clear()
+            with caplog.at_level(logging.ERROR, logger="django.request"):
+                answers.append(client.post(messages, {"content": "lost"}, content_type="application/json", HTTP_ORIGIN=SHOP, **auth))
+            assert [(r.name, r.getMessage()) for r in caplog.records] == [("django.request", f"Internal Server Error: {messages}")]
+    finally:
+        with tenant_context(alpha), connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_message ON conversations_message; DROP FUNCTION refuse_message()")
+    _same(*answers, "an error inside the statement")
+    assert answers[1].status_code == 500 and answers[1].json()["error"]["code"] == "server_error"
+    assert answers[1]["Access-Control-Allow-Origin"] == SHOP
