@@ -140,11 +140,20 @@ def throttle_windows(request, view) -> dict[str, int]:
     what one round trip counts. An authentication that reads Redis anyway may count them in its
     own round trip (counts_add); the throttles then only compare."""
     windows = {}
-    for throttle in view.get_throttles():
+    for throttle in view_throttles(view):
         key = throttle.get_cache_key(request, view) if isinstance(throttle, ScopedThrottle) and throttle.rate else None
         if key is not None:
             windows.setdefault(key, throttle.duration)
     return windows
+
+
+def view_throttles(view) -> list:
+    """The view's throttles for this request (a view instance serves one request), made once:
+    the authentication's count and the fast path's compare use the same ones."""
+    throttles = view.__dict__.get("_request_throttles")
+    if throttles is None:
+        throttles = view.__dict__["_request_throttles"] = view.get_throttles()
+    return throttles
 
 
 def request_counts(request) -> dict[str, tuple[int, float]]:

@@ -38,6 +38,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.http.request import HttpHeaders
+from django.utils.functional import cached_property
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.deprecation import MiddlewareMixin
@@ -212,11 +214,40 @@ class WidgetApiMiddlewareMixin:
 _accepted_hosts: dict[str, str] = {}
 
 
+class HeadersOnDemand(HttpHeaders):
+    """`request.headers` that looks a header up in the environ when asked for it: Django's
+    reads every header's name of the environ when first used, and each widget request asks
+    for two (Authorization, Origin). Listing, comparing or counting them reads them all, as
+    Django's does (`_store`)."""
+
+    def __init__(self, environ):
+        self._environ = environ
+
+    @cached_property
+    def _store(self):
+        return HttpHeaders(self._environ)._store
+
+    def __getitem__(self, key):
+        # HttpHeaders' names: `_` for `-` allowed, any case; the environ's: HTTP_ + upper case.
+        try:
+            return self._environ[self.to_wsgi_name(key.replace("_", "-"))]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key):
+        return self.to_wsgi_name(key.replace("_", "-")) in self._environ
+
+
 class WidgetApiRequest(WSGIRequest):
     """Django's request, whose get_host() is worked out once per request, and once per process
     for a host it accepted: it validates the Host header against ALLOWED_HOSTS on every call,
     and the input guard, tenant routing and CommonMiddleware each call it. A refusal
-    (DisallowedHost) is not kept, so every caller still gets it."""
+    (DisallowedHost) is not kept, so every caller still gets it. Its headers are looked up
+    when asked for (HeadersOnDemand)."""
+
+    @cached_property
+    def headers(self):
+        return HeadersOnDemand(self.META)
 
     def get_host(self):
         host = self.__dict__.get("_host_validated")

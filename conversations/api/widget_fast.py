@@ -38,7 +38,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.urls import get_resolver, resolve
 from rest_framework import exceptions
 
-from config.api import NumberConverter
+from config.api import NumberConverter, view_throttles
 from config.errors import ApplicationError
 from config.parsers import LimitedJSONParser
 from conversations.api import widget
@@ -118,7 +118,7 @@ def respond(request, *, number: int) -> HttpResponse | None:
         request.auth = session = widget_session_authenticated(request, view, token)
         if not all(permission.has_permission(request, view) for permission in view.get_permissions()):
             return None
-        if not all(throttle.allow_request(request, view) for throttle in view.get_throttles()):
+        if not all(throttle.allow_request(request, view) for throttle in view_throttles(view)):
             return None
         if request.method == "GET":
             return _json_response(view, widget.message_page(session=session, number=number, after=request.GET.get("after")), 200)
@@ -142,6 +142,11 @@ def _json_response(view, data, status: int) -> HttpResponse:
     """What DRF's Response for `data` becomes: the renderer's bytes, its media type, and the
     view's default headers (finalize_response: `Allow`)."""
     response = HttpResponse(_RENDERER.render(data, JSON_MEDIA_TYPE, {}), status=status, content_type=JSON_MEDIA_TYPE)
-    for name, value in view.default_response_headers.items():
+    if not _default_headers:  # the view class's (its methods, its renderers): the same for every request
+        _default_headers.append(view.default_response_headers)
+    for name, value in _default_headers[0].items():
         response[name] = value
     return response
+
+
+_default_headers: list = []

@@ -244,3 +244,60 @@ def test_an_error_after_the_count_is_answered_and_logged_as_the_chain_does(alpha
     _same(*answers, "an error inside the statement")
     assert answers[1].status_code == 500 and answers[1].json()["error"]["code"] == "server_error"
     assert answers[1]["Access-Control-Allow-Origin"] == SHOP
+
+
+def _wsgi_call(application, method: str, path: str, host: str, body: bytes = b"", **headers) -> tuple:
+    """A request through a WSGI application, as gunicorn sends it; (status, headers, body)."""
+    environ = {
+        "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": host,
+        "SERVER_PORT": "80", "HTTP_HOST": host, "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(), "wsgi.multithread": True,
+        "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0), "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json" if body else "", **headers,
+    }
+    started = []
+    chunks = application(environ, lambda status, response_headers, *_: started.append((status, sorted(response_headers))))
+    try:
+        content = b"".join(chunks)
+    finally:
+        chunks.close()  # the request's end: request_finished, as the server does
+    return started[0][0], started[0][1], content
+
+
+@pytest.mark.usefixtures("committed_db")  # served as gunicorn serves it: each request commits
+def test_the_wsgi_application_serves_the_usual_poll_and_post_as_the_chain_does(alpha):
+    from config.widget_handler import WidgetApiHandler
+    from config.wsgi import application
+
+    auth, messages = _widget_of(alpha, "alpha.localhost")
+    chain = WidgetApiHandler()
+    chain.serves_usual_requests_plain = False
+    headers = {"HTTP_AUTHORIZATION": auth["HTTP_AUTHORIZATION"], "HTTP_ORIGIN": SHOP, "HTTP_X_NOTE": "why not"}
+    key = {"HTTP_IDEMPOTENCY_KEY": uuid.uuid4().hex}
+    body = json.dumps({"content": "through gunicorn"}).encode()
+
+    first = _wsgi_call(application, "POST", messages, "alpha.localhost", body, **headers, **key)
+    assert first[0] == "201 Created" and {name.lower(): value for name, value in first[1]}["access-control-allow-origin"] == SHOP
+    assert _wsgi_call(chain, "POST", messages, "alpha.localhost", body, **headers, **key) == _wsgi_call(
+        application, "POST", messages, "alpha.localhost", body, **headers, **key)
+    assert _wsgi_call(chain, "GET", messages, "alpha.localhost", **headers) == _wsgi_call(application, "GET", messages, "alpha.localhost", **headers)
+    # By path prefix, and a Host written in upper case with a trailing dot: the same tenant.
+    prefixed = f"/t/alpha{messages}"
+    assert _wsgi_call(chain, "GET", prefixed, "localhost", **headers) == _wsgi_call(application, "GET", prefixed, "localhost", **headers)
+    poll = _wsgi_call(application, "GET", messages, "ALPHA.localhost.", **headers)
+    assert poll[0] == "200 OK" and json.loads(poll[2])["results"][-1]["content"] == "through gunicorn"
+
+
+def test_request_headers_looked_up_on_demand_are_djangos_headers():
+    from django.http.request import HttpHeaders
+
+    from config.widget_handler import HeadersOnDemand
+
+    environ = {"HTTP_AUTHORIZATION": "Bearer x", "HTTP_X_NOTE": "n", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2",
+               "SERVER_NAME": "s", "REMOTE_ADDR": "127.0.0.1", "HTTP_ORIGIN": SHOP}
+    django_headers, on_demand = HttpHeaders(environ), HeadersOnDemand(environ)
+    for name in ("Authorization", "authorization", "AUTHORIZATION", "x-note", "X_Note", "Content-Type", "content_length",
+                 "Origin", "Server-Name", "Remote-Addr", "Cookie", "Http-Authorization"):
+        assert on_demand.get(name) == django_headers.get(name), name
+        assert (name in on_demand) is (name in django_headers), name
+    assert dict(on_demand) == dict(django_headers) and len(on_demand) == len(django_headers) and on_demand == django_headers
