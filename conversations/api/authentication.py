@@ -9,8 +9,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from accounts.models import ApiToken, Membership
@@ -35,7 +35,9 @@ def origin_allowed(inbox: Inbox, request) -> bool:
 def bearer_token(request, keyword: bytes) -> str | None:
     """The credential after `keyword` in the Authorization header (DRF's or Django's request);
     None for another scheme or none; AuthenticationFailed when malformed."""
-    parts = get_authorization_header(request).split()
+    # DRF's get_authorization_header, read from META (the same value, without request.headers).
+    header = request.META.get("HTTP_AUTHORIZATION", b"")
+    parts = (header.encode(HTTP_HEADER_ENCODING) if isinstance(header, str) else header).split()
     if not parts or parts[0].lower() != keyword.lower():
         return None
     if len(parts) != 2:
