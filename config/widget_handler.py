@@ -20,10 +20,12 @@ Why each skipped one does nothing for a widget API request:
 - Messages: stored in the session for the desk's pages; the API has none to show.
 
 The usual poll and POST of a conversation's messages (nearly all widget traffic) skip the URL
-resolver and DRF's view machinery too: `_get_response` first asks the fast path
-(conversations/api/widget_fast.py), which answers them with the view's own rule functions, or
-returns None for anything else, which is then resolved and served by DRF as before. Either way
-every middleware below runs around it, request phase and response phase alike.
+resolver and DRF's view machinery too: the fast path (conversations/api/widget_fast.py) answers
+them with the view's own rule functions, or returns None for anything else, which is then
+resolved and served by DRF as before. They also skip the middleware chain itself (the plain
+path, `WidgetApiMiddlewareMixin._plain_response`): every middleware's own rules are applied
+around the fast path in the chain's order, without its wrappers; anything unusual goes to the
+chain, with the same request, before anything is written.
 
 What still runs, in MIDDLEWARE's order: the input guard (NUL anywhere, a Host outside
 ALLOWED_HOSTS), tenant routing, CORS, the suspended account's 403, the security headers
