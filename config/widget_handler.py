@@ -40,16 +40,15 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
-from django.http.request import HttpHeaders
-from django.utils.functional import cached_property
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.http.request import HttpHeaders
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.functional import cached_property
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
 from accounts.middleware import routing_done, routing_forget
-
 from conversations.api import widget_fast
 
 SKIPPED_FOR_THE_WIDGET_API = frozenset({

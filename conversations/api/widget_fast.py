@@ -12,9 +12,9 @@ permission and throttle loops, exception handler, finalize_response and Response
 
 `respond` returns None, and the handler resolves the URL and runs the DRF view as usual, for
 anything that is not the usual, successful case: another path or method, DEBUG, another Accept
-or a `?format=`, no bearer token, a body that is not JSON or past the API's size limits, a bad token or an ended
-session, an origin the session's inbox does not list, a full throttle window, a bad body or
-Idempotency-Key, no such conversation. Every such decision is taken before anything is
+or a `?format=`, no bearer token, a body that is not JSON or is past the API's size limits, a
+bad token or an ended session, an origin the session's inbox does not list, a full throttle
+window, a bad body or Idempotency-Key, no such conversation. Every such decision is taken before anything is
 written. The request may have been counted by then (the round trip that reads the session
 counts the throttles): the counts stay on the request, and DRF's authentication and throttles
 count only what is not counted yet (conversations.api.authentication), so each request counts
@@ -33,8 +33,8 @@ import io
 import re
 
 from django.conf import settings
-from django.http import Http404, HttpResponse
 from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpResponse
 from django.urls import get_resolver, resolve
 from rest_framework import exceptions
 
@@ -133,8 +133,7 @@ def respond(request, *, number: int) -> HttpResponse | None:
 
 
 def _is_json(request) -> bool:
-    """A JSON body (DRF's parser for it is LimitedJSONParser); a form, or JSON with
-    parameters, goes to DRF."""
+    """A JSON body (read, as DRF would, by LimitedJSONParser); a form or any other type goes to DRF."""
     return request.content_type == JSON_MEDIA_TYPE
 
 

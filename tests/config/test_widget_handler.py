@@ -160,11 +160,12 @@ def _same(chain_response, plain_response, what: str) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("tenant", ["alpha", "beta"])
+@override_settings(SECURE_HSTS_SECONDS=3600)  # as in production (the development switch turns it off)
 def test_the_plain_path_answers_the_usual_poll_and_post_as_the_middleware_chain_does(tenant, request):
     account, host = request.getfixturevalue(tenant), f"{tenant}.localhost"
     auth, messages = _widget_of(account, host)
     chain, plain = _chain_and_plain(host)
-    https = {"HTTP_X_FORWARDED_PROTO": "https", "secure": True}  # behind the proxy (HSTS where it is on)
+    https = {"HTTP_X_FORWARDED_PROTO": "https", "secure": True}  # behind the proxy: HSTS too
 
     for extra in ({}, {"HTTP_ORIGIN": SHOP}, {"HTTP_ORIGIN": SHOP, **https}):
         what = f"with {sorted(extra)}"
@@ -183,12 +184,14 @@ def test_the_plain_path_answers_the_usual_poll_and_post_as_the_middleware_chain_
         assert by_plain.json()["id"] == by_chain.json()["id"] + 1
         for query in ("", f"?after={first.json()['id']}"):
             _same(chain.get(f"{messages}{query}", **auth, **extra), plain.get(f"{messages}{query}", **auth, **extra), f"poll {query} {what}")
+        assert ("Strict-Transport-Security" in by_plain.headers) is ("secure" in extra), what
 
 
 @pytest.mark.django_db
 def test_unusual_requests_on_the_plain_paths_url_are_answered_by_the_chain_and_counted_once(alpha):
     auth, messages = _widget_of(alpha, "alpha.localhost")
     chain, plain = _chain_and_plain("alpha.localhost")
+    redirecting = _chain_and_plain("alpha.localhost")  # a deployment that requires HTTPS (SecurityMiddleware's redirect)
     unusual = {
         "a preflight": lambda c: c.options(messages, HTTP_ORIGIN=SHOP, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"),
         "NUL in a header": lambda c: c.get(messages, HTTP_X_NOTE="a\x00b", **auth),
@@ -196,12 +199,19 @@ def test_unusual_requests_on_the_plain_paths_url_are_answered_by_the_chain_and_c
         "by path prefix on a tenant's host": lambda c: c.get(f"/t/beta{messages}", **auth),
         "by path prefix, no such account": lambda c: c.get(f"/t/nobody{messages}", HTTP_HOST="localhost", **auth),
         "an unlisted origin": lambda c: c.get(messages, HTTP_ORIGIN="https://evil.example", **auth),
+        "plain HTTP where HTTPS is required": lambda c: c.get(messages, **auth),
         "no such conversation": lambda c: c.get(f"{API}conversations/999/messages", **auth),
         "a blank message": lambda c: c.post(messages, {"content": " "}, content_type="application/json", **auth),
     }
     counted = [_session_count(alpha, auth)]
     for name, send in unusual.items():
-        _same(send(chain), send(plain), name)
+        if name == "plain HTTP where HTTPS is required":
+            with override_settings(SECURE_SSL_REDIRECT=True):
+                answers = [send(client) for client in redirecting]
+            assert answers[1].status_code == 301 and answers[1]["Location"].startswith("https://"), name
+        else:
+            answers = [send(client) for client in (chain, plain)]
+        _same(*answers, name)
         counted.append(_session_count(alpha, auth))
     # The conversation's POST counted 1 in the session's window. The unlisted origin, no such
     # conversation and the blank message reach the session's count (the others are answered
