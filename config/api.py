@@ -18,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config import inputs
 from config.errors import ApplicationError, error_body
+from accounts.middleware import TenantCacheStale
 from config.ratelimit import windows_count
 
 # ----------------------------------------------------------------------------- errors
@@ -120,11 +121,13 @@ class ScopedThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None or self.rate is None:
             return True
+        if key not in request_counts(request):
+            try:
+                counts_add(request, windows_count(windows_not_counted(request, {key: self.duration, **throttle_windows(request, view)})))
+            except TenantCacheStale as stale:  # served again from its routing: counted once
+                counts_add(request, stale.counts)
+                raise
         counts = request_counts(request)
-        if key not in counts:
-            windows = {key: self.duration, **throttle_windows(request, view)}
-            counts_add(request, windows_count({k: seconds for k, seconds in windows.items() if k not in counts}))
-            counts = request_counts(request)
         count, self.seconds_left = counts[key]
         return count <= self.num_requests
 
@@ -137,16 +140,32 @@ def throttle_windows(request, view) -> dict[str, int]:
     what one round trip counts. An authentication that reads Redis anyway may count them in its
     own round trip (counts_add); the throttles then only compare."""
     windows = {}
-    for throttle in view.get_throttles():
+    for throttle in view_throttles(view):
         key = throttle.get_cache_key(request, view) if isinstance(throttle, ScopedThrottle) and throttle.rate else None
         if key is not None:
             windows.setdefault(key, throttle.duration)
     return windows
 
 
+def view_throttles(view) -> list:
+    """The view's throttles for this request (a view instance serves one request), made once:
+    the authentication's count and the fast path's compare use the same ones."""
+    throttles = view.__dict__.get("_request_throttles")
+    if throttles is None:
+        throttles = view.__dict__["_request_throttles"] = view.get_throttles()
+    return throttles
+
+
 def request_counts(request) -> dict[str, tuple[int, float]]:
     """The counts this request has added so far: {key: (count, seconds left)}."""
     return getattr(request, "_throttle_counts", None) or {}
+
+
+def windows_not_counted(request, windows: dict[str, int]) -> dict[str, int]:
+    """The windows of `windows` this request has not been counted in yet: a request handed
+    from the widget's fast path to DRF, or routed again, is counted once in each."""
+    counted = request_counts(request)
+    return {key: seconds for key, seconds in windows.items() if key not in counted}
 
 
 def counts_add(request, counts: dict[str, tuple[int, float]]) -> None:

@@ -22,7 +22,7 @@ import hashlib
 
 import redis
 
-from accounts.middleware import tenant_cache_generation_arrived, tenant_cache_generation_command
+from accounts.middleware import TenantCacheStale, tenant_cache_generation_arrived, tenant_cache_generation_command
 from config.redis import redis_binary_client, round_trip, tenant_cache_keys
 
 # For each key: add one; start the window (milliseconds in ARGV) unless one is running.
@@ -64,19 +64,27 @@ def windows_count_with(windows: dict[str, int], command: tuple | None = None) ->
         if generation:
             tenant_cache_generation_arrived(error)  # raises TenantCacheStale: route from the database
         raise
-    if generation:
-        tenant_cache_generation_arrived(replies.pop())  # raises TenantCacheStale before anything is done
+    generation_reply = replies.pop() if generation else None
     reply = replies[0] if command is not None else None
-    if not windows:
-        return {}, reply
-    counted = replies[-1]
+    counts = _counts_of(windows, replies[-1]) if windows else {}
+    if generation:
+        try:
+            tenant_cache_generation_arrived(generation_reply)  # raises TenantCacheStale before anything is done
+        except TenantCacheStale as stale:
+            # The request is served again from its routing; these windows are counted already.
+            stale.counts = counts
+            raise
+    return counts, reply
+
+
+def _counts_of(windows: dict[str, int], counted) -> dict[str, tuple[int, float]]:
     if isinstance(counted, redis.exceptions.NoScriptError):
         # A restarted or flushed Redis: the script did not run, so nothing was counted yet.
         redis_binary_client().script_load(_COUNT_SCRIPT)
         counted = round_trip(redis_binary_client(), [_count_command(windows)])[0]
     if isinstance(counted, Exception):
         raise counted
-    return {key: (int(counted[2 * i]), int(counted[2 * i + 1]) / 1000) for i, key in enumerate(windows)}, reply
+    return {key: (int(counted[2 * i]), int(counted[2 * i + 1]) / 1000) for i, key in enumerate(windows)}
 
 
 def _count_command(windows: dict[str, int]) -> tuple:

@@ -20,10 +20,12 @@ Why each skipped one does nothing for a widget API request:
 - Messages: stored in the session for the desk's pages; the API has none to show.
 
 The usual poll and POST of a conversation's messages (nearly all widget traffic) skip the URL
-resolver and DRF's view machinery too: `_get_response` first asks the fast path
-(conversations/api/widget_fast.py), which answers them with the view's own rule functions, or
-returns None for anything else, which is then resolved and served by DRF as before. Either way
-every middleware below runs around it, request phase and response phase alike.
+resolver and DRF's view machinery too: the fast path (conversations/api/widget_fast.py) answers
+them with the view's own rule functions, or returns None for anything else, which is then
+resolved and served by DRF as before. They also skip the middleware chain itself (the plain
+path, `WidgetApiMiddlewareMixin._plain_response`): every middleware's own rules are applied
+around the fast path in the chain's order, without its wrappers; anything unusual goes to the
+chain, with the same request, before anything is written.
 
 What still runs, in MIDDLEWARE's order: the input guard (NUL anywhere, a Host outside
 ALLOWED_HOSTS), tenant routing, CORS, the suspended account's 403, the security headers
@@ -36,10 +38,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
-from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http.request import HttpHeaders
+from django.utils.deprecation import MiddlewareMixin
+from django.utils.functional import cached_property
+from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
+from accounts.middleware import routing_done, routing_forget
 from conversations.api import widget_fast
 
 SKIPPED_FOR_THE_WIDGET_API = frozenset({
@@ -56,28 +65,96 @@ def widget_api_middleware() -> list[str]:
     return [path for path in settings.MIDDLEWARE if path not in SKIPPED_FOR_THE_WIDGET_API]
 
 
+# The widget API's plain path (below) runs each middleware as its request rule, then the view,
+# then its response rule: for these, the methods that are their middleware's whole behaviour
+# around the view. Django's MiddlewareMixin middleware are exactly that (process_request,
+# process_response); the others name theirs here. A middleware in neither has no plain path:
+# every request then goes through the chain (fail closed).
+PLAIN_RULES = {
+    "config.middleware.InputGuardMiddleware": ("process_request", None),
+    "accounts.middleware.TenantRoutingMiddleware": ("process_request", "process_answer"),
+    "corsheaders.middleware.CorsMiddleware": ("check_preflight", "add_response_headers"),
+    "accounts.middleware.AccountSuspendedMiddleware": ("process_request", None),
+}
+
+
+def _plain_rules(middleware_path: str, instance) -> tuple | None:
+    names = PLAIN_RULES.get(middleware_path)
+    if names is None and isinstance(instance, MiddlewareMixin) and type(instance).__call__ is MiddlewareMixin.__call__:
+        names = ("process_request", "process_response")
+    if names is None:
+        return None
+    return tuple(getattr(instance, name, None) if name else None for name in names)
+
+
 class WidgetApiMiddlewareMixin:
     """Builds a handler's middleware chain from widget_api_middleware() instead of
     settings.MIDDLEWARE. For synchronous handlers only (WSGI, and Django's test client's
     handler in the tests): every middleware in the list is sync-capable, so there is no
     sync/async adapting to do, which is all that Django's own load_middleware adds.
-    `serves_usual_requests_fast`: whether the fast path answers the usual poll and POST (tests
-    turn it off to compare against DRF's answers)."""
+
+    The usual poll and POST take the plain path (`_plain_response`): each middleware's request
+    rule in MIDDLEWARE's order, the fast path, each response rule in reverse order, without the
+    chain's wrappers. Anything a request rule answers or raises, a reroute, or a request the
+    fast path hands back goes to the chain (`get_response`) with the same request, before any
+    side effect but the throttles' count, which stays on the request (counted once).
+    `serves_usual_requests_fast` / `serves_usual_requests_plain`: tests turn them off to
+    compare against the chain's and DRF's answers."""
 
     serves_usual_requests_fast = True
+    serves_usual_requests_plain = True
 
-    def _get_response(self, request):
-        if self.serves_usual_requests_fast:
-            response = self._fast_response(request)
+    def get_response(self, request):
+        if self.serves_usual_requests_fast and self.serves_usual_requests_plain and self._plain_path is not None:
+            response = self._plain_response(request)
             if response is not None:
                 return response
-        return super()._get_response(request)
+        return super().get_response(request)
 
-    def _fast_response(self, request):
+    def _plain_response(self, request):
+        """The chain's answer to a usual poll or POST, by the same rules; None: the chain's to answer."""
+        path_info = request.path_info
+        try:
+            for request_rule, _ in self._plain_path:
+                if request_rule is not None and request_rule(request) is not None:
+                    return self._hand_over(request, path_info)
+            match = widget_fast.usual_request_match(request)
+            if match is None:
+                return self._hand_over(request, path_info)
+        except Exception:  # a refusal raised by a rule (a 404, PermissionDenied): the chain answers it
+            return self._hand_over(request, path_info)
+        try:
+            response = self._fast_response(request, match)
+        except Exception as error:  # after the count, maybe a write: answered as the chain answers it
+            response = response_for_exception(request, error)
+        if response is None or getattr(request, "tenant_reroute", False):
+            return self._hand_over(request, path_info)
+        for _, response_rule in reversed(self._plain_path):
+            if response_rule is None:
+                continue
+            try:
+                response = response_rule(request, response)
+            except Exception as error:  # as convert_exception_to_response around that middleware
+                response = response_for_exception(request, error)
+            if getattr(request, "tenant_reroute", False):
+                return self._hand_over(request, path_info)
+        routing_done()
+        # As BaseHandler.get_response: the request closed with the response, refusals logged.
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        return response
+
+    @staticmethod
+    def _hand_over(request, path_info: str) -> None:
+        routing_forget(request, path_info)
+        return None
+
+    def _fast_response(self, request, match=None):
         """Django's _get_response around the fast path instead of a resolved view: the view
         middleware (with the view the URL resolver would have found), then the view, whose
         exceptions go to the middleware's process_exception (a stale tenant cache's reroute)."""
-        match = widget_fast.usual_request_match(request)
+        match = match or widget_fast.usual_request_match(request)
         if match is None:
             return None
         callback, kwargs = match
@@ -93,12 +170,20 @@ class WidgetApiMiddlewareMixin:
                 raise
             return response
 
+    def _get_response(self, request):
+        if self.serves_usual_requests_fast:
+            response = self._fast_response(request)
+            if response is not None:
+                return response
+        return super()._get_response(request)
+
     def load_middleware(self, is_async=False):
         if is_async:
             raise ImproperlyConfigured("the widget API's handler is synchronous (WSGI)")
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
+        plain_path = []
         handler = convert_exception_to_response(self._get_response)
         for middleware_path in reversed(widget_api_middleware()):
             middleware = import_string(middleware_path)
@@ -116,21 +201,72 @@ class WidgetApiMiddlewareMixin:
                 self._template_response_middleware.append(instance.process_template_response)
             if hasattr(instance, "process_exception"):
                 self._exception_middleware.append(instance.process_exception)
+            plain_path.insert(0, _plain_rules(middleware_path, instance))
             handler = convert_exception_to_response(instance)
         self._middleware_chain = handler
+        # No plain path if a middleware has no rules for it, or one has template responses to render.
+        self._plain_path = None if None in plain_path or self._template_response_middleware else plain_path
+
+
+# Hosts get_host() accepted, by the raw Host header (or X-Forwarded-Host): validating one walks
+# ALLOWED_HOSTS pattern by pattern. Only accepted hosts are kept, at most a thousand (a client
+# sending made-up hosts is refused every time, and cannot grow this); any settings change
+# (override_settings in tests) forgets them.
+_accepted_hosts: dict[str, str] = {}
+
+
+class HeadersOnDemand(HttpHeaders):
+    """`request.headers` that looks a header up in the environ when asked for it: Django's
+    reads every header's name of the environ when first used, and each widget request asks
+    for two (Authorization, Origin). Listing, comparing or counting them reads them all, as
+    Django's does (`_store`)."""
+
+    def __init__(self, environ):
+        self._environ = environ
+
+    @cached_property
+    def _store(self):
+        return HttpHeaders(self._environ)._store
+
+    def __getitem__(self, key):
+        # HttpHeaders' names: `_` for `-` allowed, any case; the environ's: HTTP_ + upper case.
+        try:
+            return self._environ[self.to_wsgi_name(key.replace("_", "-"))]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key):
+        return self.to_wsgi_name(key.replace("_", "-")) in self._environ
 
 
 class WidgetApiRequest(WSGIRequest):
-    """Django's request, whose get_host() is worked out once: it validates the Host header
-    against ALLOWED_HOSTS on every call, and the input guard, tenant routing and
-    CommonMiddleware each call it. Nothing it reads changes during a request; a refusal
-    (DisallowedHost) is not kept, so every caller still gets it."""
+    """Django's request, whose get_host() is worked out once per request, and once per process
+    for a host it accepted: it validates the Host header against ALLOWED_HOSTS on every call,
+    and the input guard, tenant routing and CommonMiddleware each call it. A refusal
+    (DisallowedHost) is not kept, so every caller still gets it. Its headers are looked up
+    when asked for (HeadersOnDemand)."""
+
+    @cached_property
+    def headers(self):
+        return HeadersOnDemand(self.META)
 
     def get_host(self):
         host = self.__dict__.get("_host_validated")
         if host is None:
-            host = self.__dict__["_host_validated"] = super().get_host()
+            raw = self._get_raw_host()
+            host = _accepted_hosts.get(raw)
+            if host is None:
+                host = super().get_host()
+                if len(_accepted_hosts) >= 1000:
+                    _accepted_hosts.clear()
+                _accepted_hosts[raw] = host
+            self.__dict__["_host_validated"] = host
         return host
+
+
+@receiver(setting_changed, dispatch_uid="config.widget_handler.accepted_hosts_reset")
+def _accepted_hosts_reset(**kwargs) -> None:
+    _accepted_hosts.clear()
 
 
 class WidgetApiHandler(WidgetApiMiddlewareMixin, WSGIHandler):

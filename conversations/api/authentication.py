@@ -9,12 +9,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from accounts.models import ApiToken, Membership
-from config.api import counts_add, request_counts, throttle_windows
+from accounts.middleware import TenantCacheStale
+from config.api import counts_add, throttle_windows, windows_not_counted
 from accounts.services import api_token_hash
 from conversations.models import Inbox, WidgetSession
 from conversations.widget import InvalidWidgetToken, widget_session_id_from_token, widget_session_of
@@ -23,7 +24,7 @@ from conversations.widget import InvalidWidgetToken, widget_session_id_from_toke
 def origin_allowed(inbox: Inbox, request) -> bool:
     """A browser may call the widget API from the inbox's allowed origins or from Hearth's own
     host (the demo widget). Requests without an Origin header are not from a browser page."""
-    origin = request.headers.get("Origin")
+    origin = request.META.get("HTTP_ORIGIN")  # (not request.headers: that builds every header's name)
     if not origin:
         return True
     if origin in inbox.allowed_origins:
@@ -34,7 +35,9 @@ def origin_allowed(inbox: Inbox, request) -> bool:
 def bearer_token(request, keyword: bytes) -> str | None:
     """The credential after `keyword` in the Authorization header (DRF's or Django's request);
     None for another scheme or none; AuthenticationFailed when malformed."""
-    parts = get_authorization_header(request).split()
+    # DRF's get_authorization_header, read from META (the same value, without request.headers).
+    header = request.META.get("HTTP_AUTHORIZATION", b"")
+    parts = (header.encode(HTTP_HEADER_ENCODING) if isinstance(header, str) else header).split()
     if not parts or parts[0].lower() != keyword.lower():
         return None
     if len(parts) != 2:
@@ -55,12 +58,10 @@ def widget_session_authenticated(request, view, token: str) -> WidgetSession:
     # The request is counted by the view's throttles in the round trip that reads the cached
     # session; they compare after the permission check, as DRF orders it. So a well-signed
     # token of an ended session is counted too (a forged one is not).
-    windows = throttle_windows(request, view) if view is not None else {}
-    counted = request_counts(request)
+    windows = windows_not_counted(request, throttle_windows(request, view)) if view is not None else {}
     try:
-        session, counts = widget_session_of(request.widget_session_id,
-                                            count={key: seconds for key, seconds in windows.items() if key not in counted} or None)
-    except InvalidWidgetToken as error:
+        session, counts = widget_session_of(request.widget_session_id, count=windows or None)
+    except (InvalidWidgetToken, TenantCacheStale) as error:
         if error.counts:
             counts_add(request, error.counts)
         raise

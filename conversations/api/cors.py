@@ -5,6 +5,7 @@ checked here too: an inbox's origin must not open the admin or the agents' API t
 The per-inbox rule (a session of inbox X only from X's origins) is enforced by
 WidgetSessionAuthentication."""
 
+import functools
 import re
 
 from corsheaders.signals import check_request_enabled
@@ -14,7 +15,13 @@ from django_tenants.utils import get_public_schema_name
 
 
 def is_widget_api_path(path_info: str) -> bool:
-    return re.match(settings.CORS_URLS_REGEX, path_info) is not None
+    return _compiled(settings.CORS_URLS_REGEX).match(path_info) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(pattern: str) -> re.Pattern:
+    # Every widget request asks several times (routing, tenant routing, CORS): compiled once.
+    return re.compile(pattern)
 
 
 def widget_origin_listed(sender, request, **kwargs) -> bool:

@@ -12,9 +12,9 @@ permission and throttle loops, exception handler, finalize_response and Response
 
 `respond` returns None, and the handler resolves the URL and runs the DRF view as usual, for
 anything that is not the usual, successful case: another path or method, DEBUG, another Accept
-or a `?format=`, no bearer token, a body that is not small JSON, a bad token or an ended
-session, an origin the session's inbox does not list, a full throttle window, a bad body or
-Idempotency-Key, no such conversation. Every such decision is taken before anything is
+or a `?format=`, no bearer token, a body that is not JSON or is past the API's size limits, a
+bad token or an ended session, an origin the session's inbox does not list, a full throttle
+window, a bad body or Idempotency-Key, no such conversation. Every such decision is taken before anything is
 written. The request may have been counted by then (the round trip that reads the session
 counts the throttles): the counts stay on the request, and DRF's authentication and throttles
 count only what is not counted yet (conversations.api.authentication), so each request counts
@@ -33,11 +33,12 @@ import io
 import re
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
-from django.urls import resolve
+from django.urls import get_resolver, resolve
 from rest_framework import exceptions
 
-from config.api import NumberConverter
+from config.api import NumberConverter, view_throttles
 from config.errors import ApplicationError
 from config.parsers import LimitedJSONParser
 from conversations.api import widget
@@ -45,10 +46,6 @@ from conversations.api.authentication import bearer_token, widget_session_authen
 from conversations.api.serializers import ContentInput
 from conversations.widget import InvalidWidgetToken
 
-# The path after tenant routing (a /t/<slug>/ prefix is gone by then) of the one URL pattern
-# served here, "conversations/<number:number>/messages" under "api/widget/v1/";
-# tests/conversations/test_widget_fast.py checks that the URL resolver sends it to MessageListApi.
-MESSAGES_PATH = re.compile(r"/api/widget/v1/conversations/(?P<number>[0-9]{1,9})/messages")
 JSON_MEDIA_TYPE = "application/json"
 
 # What the view's rules raise for a request that is not the usual case: DRF answers it.
@@ -61,19 +58,31 @@ _RENDERER = _VIEW.renderer_classes[0]() if len(_VIEW.renderer_classes) == 1 else
 _NUMBER = NumberConverter()
 
 
-_messages_view: list = []  # [the view function the URL resolver finds for MESSAGES_PATH, or None], once per process
+_messages_route: list = []  # [(the path's pattern, the view function)] or [None]: worked out once per process
+
+
+def messages_route():
+    """(the pattern of MessageListApi's path after tenant routing, its view function), both
+    from the URL conf (conversations/api/urls.py, "widget-messages": the one place the path is
+    spelled); None (and no fast path) if that name is not MessageListApi's, or if requests
+    run in a transaction each."""
+    if not _messages_route:
+        sample = 123456789  # a number the converter takes; its digits are replaced by the converter's pattern
+        # The resolver's own reverse: the path from the URL conf's root, whatever the script prefix.
+        path = "/" + get_resolver(settings.ROOT_URLCONF).reverse("widget-messages", number=sample)
+        before, after = path.split(str(sample))
+        pattern = re.compile(f"{re.escape(before)}(?P<number>{NumberConverter.regex}){re.escape(after)}")
+        callback = resolve(path, urlconf=settings.ROOT_URLCONF).func
+        # A view Django would wrap in a transaction (ATOMIC_REQUESTS) is Django's to call.
+        atomic = any(database.get("ATOMIC_REQUESTS") for database in settings.DATABASES.values())
+        _messages_route.append((pattern, callback) if getattr(callback, "cls", None) is _VIEW and not atomic else None)
+    return _messages_route[0]
 
 
 def messages_view():
-    """MessageListApi's view function, as the URL resolver finds it for a path MESSAGES_PATH
-    matches; None (and no fast path) if the URLs ever send that path elsewhere, or if requests
-    run in a transaction each."""
-    if not _messages_view:
-        callback = resolve("/api/widget/v1/conversations/1/messages", urlconf=settings.ROOT_URLCONF).func
-        # A view Django would wrap in a transaction (ATOMIC_REQUESTS) is Django's to call.
-        atomic = any(database.get("ATOMIC_REQUESTS") for database in settings.DATABASES.values())
-        _messages_view.append(callback if getattr(callback, "cls", None) is _VIEW and not atomic else None)
-    return _messages_view[0]
+    """MessageListApi's view function as the URL resolver finds it, or None (no fast path)."""
+    route = messages_route()
+    return route[1] if route else None
 
 
 def usual_request_match(request) -> tuple[object, dict] | None:
@@ -81,18 +90,19 @@ def usual_request_match(request) -> tuple[object, dict] | None:
     POST, judged by what costs nothing (no Redis, no database); None: DRF answers it."""
     if settings.DEBUG or request.method not in ("GET", "POST"):
         return None
-    match = MESSAGES_PATH.fullmatch(request.path_info)
-    if match is None or getattr(request, "urlconf", settings.ROOT_URLCONF) != settings.ROOT_URLCONF or messages_view() is None:
+    route = messages_route()
+    match = route[0].fullmatch(request.path_info) if route else None
+    if match is None or getattr(request, "urlconf", settings.ROOT_URLCONF) != settings.ROOT_URLCONF:
         return None
     if _RENDERER is None or not widget.WidgetContentNegotiation.is_plain(request.META, [_RENDERER]):
         return None
-    if request.method == "POST" and not _is_small_json(request):
+    if request.method == "POST" and not _is_json(request):
         return None
     try:
         number = _NUMBER.to_python(match["number"])
     except ValueError:
         return None  # out of range: the URL resolver finds no pattern (a 404)
-    return messages_view(), {"number": number}
+    return route[1], {"number": number}
 
 
 def respond(request, *, number: int) -> HttpResponse | None:
@@ -108,34 +118,34 @@ def respond(request, *, number: int) -> HttpResponse | None:
         request.auth = session = widget_session_authenticated(request, view, token)
         if not all(permission.has_permission(request, view) for permission in view.get_permissions()):
             return None
-        if not all(throttle.allow_request(request, view) for throttle in view.get_throttles()):
+        if not all(throttle.allow_request(request, view) for throttle in view_throttles(view)):
             return None
         if request.method == "GET":
             return _json_response(view, widget.message_page(session=session, number=number, after=request.GET.get("after")), 200)
+        # The body's limits are the ones DRF applies (request.body's DATA_UPLOAD_MAX_MEMORY_SIZE,
+        # the parser's API_MAX_BODY_BYTES): past either, DRF answers (it streams, and refuses).
         content = ContentInput.content_of(LimitedJSONParser().parse(io.BytesIO(request.body)))
         payload, created = widget.message_add(session=session, number=number, content=content,
                                               idempotency_key=widget.idempotency_key_of(request))
-    except _NOT_USUAL:
+    except (*_NOT_USUAL, RequestDataTooBig):
         return None  # every refusal comes before message_add's statement, or from it (no such conversation)
     return _json_response(view, payload, 201 if created else 200)
 
 
-def _is_small_json(request) -> bool:
-    """A JSON body that DRF's parser would read whole (it refuses more than
-    API_MAX_BODY_BYTES); anything else (a form, a huge or chunked body) goes to DRF."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return False
-    # (`request.body` refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE; DRF streams past it.)
-    in_memory = settings.DATA_UPLOAD_MAX_MEMORY_SIZE is None or length <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return request.content_type == JSON_MEDIA_TYPE and 0 < length <= settings.API_MAX_BODY_BYTES and in_memory
+def _is_json(request) -> bool:
+    """A JSON body (read, as DRF would, by LimitedJSONParser); a form or any other type goes to DRF."""
+    return request.content_type == JSON_MEDIA_TYPE
 
 
 def _json_response(view, data, status: int) -> HttpResponse:
     """What DRF's Response for `data` becomes: the renderer's bytes, its media type, and the
     view's default headers (finalize_response: `Allow`)."""
     response = HttpResponse(_RENDERER.render(data, JSON_MEDIA_TYPE, {}), status=status, content_type=JSON_MEDIA_TYPE)
-    for name, value in view.default_response_headers.items():
+    if not _default_headers:  # the view class's (its methods, its renderers): the same for every request
+        _default_headers.append(view.default_response_headers)
+    for name, value in _default_headers[0].items():
         response[name] = value
     return response
+
+
+_default_headers: list = []

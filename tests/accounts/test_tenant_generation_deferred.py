@@ -97,3 +97,15 @@ def test_another_tenants_widget_is_served_throughout(alpha, beta, alpha_client, 
     poll = beta_client.get(f"/api/widget/v1/conversations/{number}/messages", **auth)
     assert poll.status_code == 200 and [m["content"] for m in poll.json()["results"]] == ["beta here"]
     assert alpha_client.get(widget[1], **widget[0]).status_code == 403
+
+
+def test_the_first_request_after_another_process_changed_an_account_is_counted_once_in_the_throttles(alpha_client, widget, settings):
+    # The fixture's POST and poll counted 2 in this session's window. The next poll is routed
+    # on the remembered account, learns of the change in its round trip (which counts it: 3)
+    # and is served again from the database: the second pass must not count it again (4 > 3).
+    auth, messages = widget
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "widget_session": "3/min"}
+    _in_another_process(**ACTIVE)
+
+    assert alpha_client.get(messages, **auth).status_code == 200
+    assert alpha_client.get(messages, **auth).status_code == 429  # the limit itself still holds
