@@ -7,6 +7,7 @@ the API and the tasks do: SLA, first response and the timeline stay right.
 from __future__ import annotations
 
 import contextlib
+import functools
 import zoneinfo
 
 from django.contrib import admin, messages
@@ -34,7 +35,7 @@ from config.pagination import CappedCountPaginator
 from conversations import events, selectors, services
 from conversations.access import conversations_visible_to
 from conversations.events import Actor
-from conversations.admin import assist
+from conversations.admin import assist, queue_rows
 from conversations.forms import (
     AssignForm, CategoryForm, ConversationActionForm, DraftRegenerateForm, DraftRejectForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm,
 )
@@ -74,6 +75,7 @@ def _account_time_zone(request):
         yield
 
 
+@functools.lru_cache(maxsize=256)  # a few statuses x colours: the same 50 badges on every page
 def _badge(text: str, colour: str):
     return format_html('<span class="hearth-badge" style="background:{}">{}</span>', colour, text)
 
@@ -171,6 +173,11 @@ class ConversationAdmin(HearthModelAdmin):
     def changelist_view(self, request, extra_context=None):
         with _account_time_zone(request):
             response = super().changelist_view(request, extra_context)
+            context = getattr(response, "context_data", None) or {}
+            if "cl" in context:
+                rows = queue_rows.queue_rows(context["cl"])
+                if rows is not None:  # else templates/admin/conversations/conversation/change_list.html uses Django's tag
+                    context["queue_results"] = queue_rows.queue_results_context(context["cl"], rows)
             return response.render() if hasattr(response, "render") else response
 
     def get_queryset(self, request):
