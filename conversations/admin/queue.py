@@ -36,6 +36,7 @@ from conversations import events, selectors, services
 from conversations.access import conversations_visible_to
 from conversations.events import Actor
 from conversations.admin import assist, queue_rows
+from conversations.admin.thread import thread_html
 from conversations.forms import (
     AssignForm, CategoryForm, ConversationActionForm, DraftRegenerateForm, DraftRejectForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm,
 )
@@ -436,7 +437,8 @@ class ConversationAdmin(HearthModelAdmin):
             "subtitle": None,
             "opts": self.model._meta,
             "conversation": conversation,
-            "thread": [(message, members.get(message.sender_id) if message.sender_type == "agent" else None) for message in thread],
+            "thread_html": thread_html(conversation=conversation, thread=[
+                (message, members.get(message.sender_id) if message.sender_type == "agent" else None) for message in thread]),
             "timeline": [(event, events.describe(event)) for event in selectors.conversation_timeline(conversation=conversation)],
             "time_zone": timezone.get_current_timezone_name(),
             "classification": classifications[0] if classifications else None,
