@@ -16,6 +16,7 @@ makes the whole list fall back to Django's rendering: new columns are never show
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,7 +27,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch
-from django.utils.html import conditional_escape, escape, format_html
+from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
@@ -109,7 +110,7 @@ def queue_rows(cl: ChangeList) -> list[SafeString] | None:
     if url_parts is None:
         return None
     url_before, url_after = url_parts
-    label = gettext("Select this object for an action - {}")  # the checkbox's, as ModelAdmin.action_checkbox says it
+    label = conditional_escape(gettext("Select this object for an action - {}"))  # ModelAdmin.action_checkbox's format_html
     pk_attname = cl.pk_attname
     rows = []
     for row in cl.result_list:
@@ -117,16 +118,18 @@ def queue_rows(cl: ChangeList) -> list[SafeString] | None:
         cells = []
         if checkbox:
             cells.append('<td class="action-checkbox"><input type="checkbox" name="_selected_action" value="%s" class="action-select" aria-label="%s"></td>'
-                         % (escape(pk), format_html(label, str(row))))
+                         % (html.escape(str(pk)), label.format(html.escape(str(row)))))
         for column in columns:
             value = column.value(row)
             if value is None or (isinstance(value, str) and not value.strip()):
                 shown = column.empty
+            elif hasattr(value, "__html__"):  # conditional_escape, without its lazy-text wrappers (650 cells a page)
+                shown = value.__html__()
             else:
-                shown = conditional_escape(value)
+                shown = html.escape(str(value))
             if column.link:
                 tag = column.opening[1:3]
-                cells.append(f'{column.opening}{url_before}{escape(quote(pk))}{url_after}">{shown}</a></{tag}>')
+                cells.append(f'{column.opening}{url_before}{html.escape(str(quote(pk)))}{url_after}">{shown}</a></{tag}>')
             else:
                 cells.append(f"{column.opening}{shown}</td>")
         rows.append(mark_safe("".join(cells)))
