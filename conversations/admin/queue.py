@@ -7,6 +7,7 @@ the API and the tasks do: SLA, first response and the timeline stay right.
 from __future__ import annotations
 
 import contextlib
+import html
 import functools
 import zoneinfo
 
@@ -19,7 +20,8 @@ from django.urls import path
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from accounts.access import membership_role
 from accounts.selectors import account_members
@@ -240,7 +242,9 @@ class ConversationAdmin(HearthModelAdmin):
 
     @admin.display(description="labels")
     def labels_display(self, obj):
-        return format_html_join(" ", '<span class="hearth-label" style="border-color:{}">{}</span>', ((label.color, label.name) for label in obj.labels.all()))
+        # format_html_join's markup, escaped with html.escape as Django's escape is (50 rows, ~1.5 labels each)
+        return mark_safe(" ".join(f'<span class="hearth-label" style="border-color:{html.escape(label.color)}">{html.escape(label.name)}</span>'
+                                  for label in obj.labels.all()))
 
     # ------------------------------------------------------------------ bulk actions
 
