@@ -37,7 +37,7 @@ from config.pagination import CappedCountPaginator
 from conversations import events, selectors, services
 from conversations.access import conversations_visible_to
 from conversations.events import Actor
-from conversations.admin import assist, queue_rows
+from conversations.admin import assist, queue_page
 from conversations.admin.thread import thread_html
 from conversations.forms import (
     AssignForm, CategoryForm, ConversationActionForm, DraftRegenerateForm, DraftRejectForm, LabelsForm, NoteForm, PriorityForm, ReplyForm, StatusForm,
@@ -178,9 +178,10 @@ class ConversationAdmin(HearthModelAdmin):
             response = super().changelist_view(request, extra_context)
             context = getattr(response, "context_data", None) or {}
             if "cl" in context:
-                rows = queue_rows.queue_rows(context["cl"])
+                rows = queue_page.queue_rows(context["cl"])
                 if rows is not None:  # else templates/admin/conversations/conversation/change_list.html uses Django's tag
-                    context["queue_results"] = queue_rows.queue_results_context(context["cl"], rows)
+                    context["queue_results"] = queue_page.queue_results_context(context["cl"], rows)
+                context["queue_filters"] = queue_page.filter_panel(context["cl"])
             return response.render() if hasattr(response, "render") else response
 
     def get_queryset(self, request):

@@ -1,4 +1,4 @@
-"""The queue's rows, rendered in one pass by conversations/admin/queue_rows.py, are the rows
+"""The queue's rows, rendered in one pass by conversations/admin/queue_page.py, are the rows
 Django's admin renders (`items_for_result`), byte for byte: every column, the links with the
 list's filters preserved, the checkboxes, empty values, escaping, the account's time zone."""
 
@@ -8,12 +8,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.admin.templatetags.admin_list import items_for_result
+from django.contrib.admin.templatetags.admin_list import admin_list_filter, items_for_result
 from django.utils import timezone
 
 from accounts.middleware import tenant_cache_clear
 from accounts.models import Account, Membership
 from conversations import services
+from conversations.admin.queue_page import filter_panel
 from conversations.events import Actor
 from conversations.models import Conversation
 from tests.accounts.factories import PASSWORD
@@ -105,3 +106,20 @@ def test_queue_pages_from_django_when_rows_cannot_be_rendered_in_one_pass(alpha_
     assert response.status_code == 200
     assert "queue_results" not in response.context
     assert response.content.decode().count("data-popup-opener=") == 2 * len(varied_queue)  # number and subject link
+
+
+@pytest.mark.parametrize("query", ["", "?status__exact=open&q=Hello", "?sla=breached&assignee=none", "?ai_category__exact=billing&o=-1"])
+def test_queue_filters_are_the_filters_django_renders(alpha_client, make_member, varied_queue, kolkata, query):
+    manager = make_member(role=Membership.Role.MANAGER)
+    admin_login(alpha_client, manager.email, PASSWORD)
+    response = alpha_client.get(QUEUE + query)
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    with timezone.override("Asia/Kolkata"):
+        expected = [admin_list_filter(cl, spec) for spec in cl.filter_specs]
+        assert filter_panel(cl) == expected
+    page = response.content.decode()
+    assert "".join(expected) in page  # the page shows them, in order
+    assert 'data-filter-title="labels"' in page and "&lt;vip&gt;" in page  # a label's name, escaped
+    if "sla=breached" in query:
+        assert '<li class="selected">\n    <a href="?assignee=none&amp;sla=breached">Breached</a></li>' in page

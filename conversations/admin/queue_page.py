@@ -1,17 +1,21 @@
-"""The queue's 50 rows, rendered in one pass instead of Django's admin machinery per cell.
+"""The queue page's rows and filters, rendered in one pass instead of Django's admin machinery
+per cell and per choice.
 
 Django's changelist renders each of the 50 x 14 cells through `items_for_result`: a field
 lookup, `display_for_value`, `format_html`, and for the links a `reverse()` and a parse of the
 preserved filters per row, plus the row's checkbox rendered through a form widget's template.
-That was about 40% of a queue page's Python (bench/desk_profile.py, docs/performance.md).
+That was about 40% of a queue page's Python (bench/desk_profile.py, docs/performance.md); the
+filters' ~80 choices through admin/filter.html another ~15%.
 
 Here the per-column work (which kind of column, its CSS class, whether it links, the change
 URL's shape with the preserved filters) is done once per page, and each row only calls the
 column's display rule (the ModelAdmin's `*_display` methods, the only place what a cell shows
-is decided) and escapes it. The HTML is Django's, byte for byte
-(tests/conversations/test_queue_rows.py compares every row with `items_for_result`'s).
-A column of a kind this does not know (a boolean, a date field, a field with choices, ...)
-makes the whole list fall back to Django's rendering: new columns are never shown wrongly.
+is decided) and escapes it; the filters' choices are still Django's (`spec.choices`), only
+their markup is built here. The HTML is Django's, byte for byte
+(tests/conversations/test_queue_page.py compares it with `items_for_result`'s and
+`admin_list_filter`'s). A column of a kind this does not know (a boolean, a date field, a
+field with choices, ...) makes the whole list fall back to Django's rendering, and a filter
+with a template of its own is rendered by Django's tag: nothing new is ever shown wrongly.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import html
 from dataclasses import dataclass
 from typing import Callable
 
-from django.contrib.admin.templatetags.admin_list import _coerce_field_name, result_headers
+from django.contrib.admin.templatetags.admin_list import _coerce_field_name, admin_list_filter, result_headers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch
+from django.utils.encoding import iri_to_uri
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
@@ -147,3 +152,21 @@ def queue_results_context(cl: ChangeList, rows: list[SafeString]) -> dict:
         "num_sorted_fields": sum(1 for header in headers if header["sortable"] and header["sorted"]),
         "results": [[row] for row in rows],
     }
+
+
+def filter_panel(cl: ChangeList) -> list[SafeString]:
+    """Each list filter of the page as Django's `admin_list_filter` tag renders it, the usual
+    admin/filter.html built in Python (the ~80 choices of the queue's filters were ~15% of its
+    Python); a filter with a template of its own is rendered by Django's tag."""
+    return [_filter_html(cl, spec) if spec.template == "admin/filter.html" else admin_list_filter(cl, spec) for spec in cl.filter_specs]
+
+
+def _filter_html(cl: ChangeList, spec) -> SafeString:
+    """admin/filter.html, to the byte."""
+    parts = ["\n", f'<details data-filter-title="{conditional_escape(spec.title)}" open>\n  <summary>\n    ',
+             gettext(" By %(filter_title)s ") % {"filter_title": conditional_escape(spec.title)}, "\n  </summary>\n  <ul>\n  "]
+    for choice in spec.choices(cl):
+        parts.append('\n    <li class="selected">' if choice["selected"] else "\n    <li>")
+        parts.append(f'\n    <a href="{html.escape(iri_to_uri(choice["query_string"]))}">{conditional_escape(choice["display"])}</a></li>\n  ')
+    parts.append("\n  </ul>\n</details>\n")
+    return mark_safe("".join(parts))
