@@ -7,8 +7,8 @@ the API and the tasks do: SLA, first response and the timeline stay right.
 from __future__ import annotations
 
 import contextlib
-import html
 import functools
+import html
 import zoneinfo
 
 from django.contrib import admin, messages

@@ -47,6 +47,7 @@ class _Column:
     opening: str  # '<td class="field-x">' or '<th ...><a href="'
     empty: str  # the column's empty-value display, escaped
     link: bool
+    text_only: bool  # a display method: anything but text (a date, a number) is Django's to format
 
 
 def _column(cl: ChangeList, field_name: str, index: int, first_link: bool) -> _Column | None:
@@ -70,16 +71,15 @@ def _column(cl: ChangeList, field_name: str, index: int, first_link: bool) -> _C
         classes.append("nowrap")
         name = field.name
         value = lambda obj: getattr(obj, name)  # noqa: E731 (the related row, shown as str())
-    elif field.concrete and not field.is_relation and not getattr(field, "flatchoices", None) and not isinstance(
-            field, (models.BooleanField, models.DateField, models.TimeField, models.DecimalField, models.FloatField, models.IntegerField,
-                    models.FileField, models.JSONField)):
+    elif isinstance(field, (models.CharField, models.TextField)) and not getattr(field, "flatchoices", None):
         attname = field.attname
         value = lambda obj: getattr(obj, attname)  # noqa: E731 (text shown as it is)
     else:
         return None
     tag = "th" if link and first_link else "td"
     opening = f'<{tag} class="{" ".join(classes)}">'
-    return _Column(value=value, opening=opening + ('<a href="' if link else ""), empty=str(conditional_escape(empty)), link=link)
+    return _Column(value=value, opening=opening + ('<a href="' if link else ""), empty=str(conditional_escape(empty)), link=link,
+                   text_only=field is None)
 
 
 def _change_url_parts(cl: ChangeList) -> tuple[str, str] | None:
@@ -98,7 +98,8 @@ def _change_url_parts(cl: ChangeList) -> tuple[str, str] | None:
 
 def queue_rows(cl: ChangeList) -> list[SafeString] | None:
     """Each row of the changelist's page as the HTML inside its <tr>; None when a column is of
-    a kind rendered only by Django (list_editable, popups, an unknown column)."""
+    a kind rendered only by Django (list_editable, popups, an unknown column, a display
+    method that returned something other than text)."""
     if cl.formset is not None or cl.is_popup or cl.list_display_links is None or not cl.list_display_links:
         return None
     names = list(cl.list_display)
@@ -126,6 +127,8 @@ def queue_rows(cl: ChangeList) -> list[SafeString] | None:
                          % (html.escape(str(pk)), label.format(html.escape(str(row)))))
         for column in columns:
             value = column.value(row)
+            if column.text_only and value is not None and not isinstance(value, str):
+                return None  # display_for_value would localize it (and mark a date "nowrap"): Django's rows
             if value is None or (isinstance(value, str) and not value.strip()):
                 shown = column.empty
             elif hasattr(value, "__html__"):  # conditional_escape, without its lazy-text wrappers (650 cells a page)
