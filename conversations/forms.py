@@ -6,9 +6,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.selectors import account_members
 from config import inputs
+from config.widgets import QuickSelect
 from ai.selectors import categories_active
 from conversations.models import Conversation, Label, Priority, Team
 
@@ -28,8 +30,8 @@ class NoteForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Unassigned")
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="No team")
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Unassigned", widget=QuickSelect)
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="No team", widget=QuickSelect)
 
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,7 +40,7 @@ class AssignForm(forms.Form):
 
 
 class StatusForm(forms.Form):
-    status = forms.ChoiceField(choices=Conversation.Status.choices)
+    status = forms.ChoiceField(choices=Conversation.Status.choices, widget=QuickSelect)
     snoozed_until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     def clean(self):
@@ -51,7 +53,7 @@ class StatusForm(forms.Form):
 
 
 class PriorityForm(forms.Form):
-    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int)
+    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, widget=QuickSelect)
 
 
 class LabelsForm(forms.Form):
@@ -61,16 +63,19 @@ class LabelsForm(forms.Form):
 class CategoryForm(forms.Form):
     """The agent's one-click correction of the AI's category: the tenant's active categories."""
 
-    category = forms.ModelChoiceField(queryset=categories_active(), empty_label="Choose a category…")
+    category = forms.ModelChoiceField(queryset=categories_active(), empty_label="Choose a category…", widget=QuickSelect)
 
 
 class ConversationActionForm(ActionForm):
     """The queue's bulk-action bar: the action plus the value some actions need."""
 
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…")
-    priority = forms.TypedChoiceField(choices=[("", "priority…"), *Priority.choices], coerce=int, required=False, empty_value=None)
-    label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…")
-    category = forms.ModelChoiceField(queryset=categories_active(), required=False, empty_label="category…")
+    # The selects of the page's forms render in Python (config/widgets.py): the same HTML,
+    # on every queue page and conversation page.
+    action = forms.ChoiceField(label=gettext_lazy("Action:"), widget=QuickSelect)  # ActionForm's, with the widget
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…", widget=QuickSelect)
+    priority = forms.TypedChoiceField(choices=[("", "priority…"), *Priority.choices], coerce=int, required=False, empty_value=None, widget=QuickSelect)
+    label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…", widget=QuickSelect)
+    category = forms.ModelChoiceField(queryset=categories_active(), required=False, empty_label="category…", widget=QuickSelect)
 
 
 class DraftRejectForm(forms.Form):

@@ -1,0 +1,42 @@
+"""Form widgets that render the HTML Django's would, without a template render per option.
+
+Django renders a <select> through three templates: the select, then one include per option,
+each including the attributes' template. The queue's action bar has ~45 options on every
+page, which cost more Python than the rows it acts on (bench/desk_profile.py). `QuickSelect`
+builds the same markup in Python from the same context (`get_context`, `optgroups`), so
+choices, the selected option, attributes and escaping stay Django's;
+tests/config/test_widgets.py compares the output with `forms.Select`'s.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
+
+
+def _attributes(attrs: dict) -> str:
+    """django/forms/widgets/attrs.html."""
+    return "".join(
+        f" {name}" if value is True else f' {name}="{conditional_escape(value if isinstance(value, str) else "%s" % value)}"'
+        for name, value in attrs.items() if value is not False
+    )
+
+
+class QuickSelect(forms.Select):
+    """forms.Select, rendered in Python: the same HTML as its templates (select.html,
+    select_option.html, attrs.html)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [f'<select name="{conditional_escape(widget["name"])}"{_attributes(widget["attrs"])}>']
+        for group_name, group_choices, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
+            for option in group_choices:
+                parts.append(f'\n  <option value="{conditional_escape("%s" % option["value"])}"{_attributes(option["attrs"])}>'
+                             f'{conditional_escape(option["label"])}</option>\n')  # select_option.html ends with a newline
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))
