@@ -37,7 +37,7 @@ import threading
 from datetime import datetime
 
 from django.contrib.postgres.search import SearchVector, SearchVectorField
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import F, Func, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save, pre_save
@@ -348,7 +348,7 @@ class _OpenConversationMessage:
         unmoved = conversation.__dict__.get("last_activity_at")
         conversation.last_activity_at = message.created_at
         pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
-        with connection.cursor() as cursor:
+        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection
             cursor.execute(
                 self._sql, [conversation.pk, message.sender_id, Status.OPEN, *params, *update_params, SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
             )
@@ -477,7 +477,7 @@ class _NumberedConversationMessage:
                 if self._sql is None:
                     self._sql, self._conversation_slot = self._compile(_MESSAGE_INSERT.sql, update_sql)
         del params[self._conversation_slot]
-        with connection.cursor() as cursor:
+        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection
             cursor.execute(
                 self._sql,
                 [Status.OPEN, number, contact_id, inbox_id, *params, *update_params[:-1], SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
