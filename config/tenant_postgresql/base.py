@@ -53,11 +53,12 @@ from django.db.backends.postgresql.base import Cursor as DjangoClientCursor
 from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django.db.backends.postgresql.introspection import TableInfo
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from django_tenants.postgresql_backend.base import *  # noqa: F403  (the backend module's names)
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantsDatabaseWrapper
 from django_tenants.postgresql_backend.introspection import DatabaseSchemaIntrospection
 from django_tenants.utils import get_limit_set_calls, quote_schema_name
-from psycopg import pq
+from psycopg import DataError, pq
 from psycopg.types.numeric import Int8
 
 TRANSACTION_POOLING = "transaction"
@@ -121,6 +122,19 @@ class PreparingCursor(ServerBindingCursor):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
+class Operations(PostgresOperations):
+    def last_executed_query(self, cursor, sql, params):
+        # What Django's debug cursor and query capture record: for a PreparingCursor's
+        # statement, the text with the values quoted in it (as Django does for server-side
+        # binding): the server got a statement name and the values apart.
+        if isinstance(cursor, PreparingCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
+
+
 class SchemaIntrospection(DatabaseSchemaIntrospection):
     """django-tenants' introspection, listing one schema's tables without reading the whole
     catalog.
@@ -157,6 +171,8 @@ class SchemaIntrospection(DatabaseSchemaIntrospection):
 
 
 class DatabaseWrapper(TenantsDatabaseWrapper):
+    ops_class = Operations
+
     def __init__(self, *args, **kwargs):
         # (schemas, the server's report right after our SET of them), or None.
         self._search_path_reported_after_set: tuple[list[str], str] | None = None
