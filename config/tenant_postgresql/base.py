@@ -211,29 +211,31 @@ class DatabaseWrapper(TenantsDatabaseWrapper):
             register_tzloader(self.timezone, cursor)
         return cursor
 
-    def get_connection_params(self):
-        params = super().get_connection_params()
-        if not self.transaction_pooling:
-            # For the statements PreparingCursor prepares (no other statement is prepared, and
-            # Hearth has no PL/pgSQL, the setting's only other reader): one plan per statement
-            # and connection, made at its first run, instead of planning it again at every run
-            # as long as PostgreSQL estimates its own plan for the given values cheaper (for
-            # the poll that was every run: a cursor past the newest message estimates no rows).
-            # Those statements find their rows by keys (a conversation by its number, a
-            # message page through its index), which no value makes a different plan right.
-            params["options"] = f"{params.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
-        return params
-
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)
         if self.transaction_pooling:
             connection.hearth_tenant_wrapper = self
-        elif connection.prepare_threshold is None:
-            # Django turns psycopg's prepared statements off (None: not even an explicit
-            # `prepare=True` prepares). Only PreparingCursor asks for them; Django's
-            # client-side cursors never prepare, and no statement is prepared automatically
-            # however often it runs (the threshold is out of reach).
-            connection.prepare_threshold = _NEVER_AUTOMATICALLY
+        else:
+            if connection.prepare_threshold is None:
+                # Django turns psycopg's prepared statements off (None: not even an explicit
+                # `prepare=True` prepares). Only PreparingCursor asks for them; Django's
+                # client-side cursors never prepare, and no statement is prepared automatically
+                # however often it runs (the threshold is out of reach).
+                connection.prepare_threshold = _NEVER_AUTOMATICALLY
+            if not getattr(connection, "hearth_generic_plans", False):
+                # For the statements PreparingCursor prepares (no other statement is prepared,
+                # and Hearth has no PL/pgSQL, the setting's only other reader): one plan per
+                # statement and connection, made at its first run, instead of planning it again
+                # at every run as long as PostgreSQL estimates a plan for the given values
+                # cheaper (for the poll that was every run: a cursor past the newest message
+                # estimates no rows). Those statements find their rows by keys (a conversation
+                # by its number, a message page through its index): no value makes another plan
+                # right. A SET once per server session rather than the connection's `options`,
+                # which a PgBouncer refuses unless told to ignore them (and then drops them).
+                connection.execute("SET plan_cache_mode = force_generic_plan")
+                if not connection.autocommit:
+                    connection.commit()
+                connection.hearth_generic_plans = True  # (a pool's connection: once, not per checkout)
         return connection
 
     def rollback(self):

@@ -118,22 +118,24 @@ class _PollPage:
         # cannot: a plan walking the primary key from the cursor would read every newer
         # message of the tenant.
         cursor = ' AND (message."conversation_id", message."id") > (conversation."id", %s)' if after else ""
-        columns = ", ".join(f'page."{Message._meta.get_field(name).column}"' for name in _MESSAGE_COLUMNS[:-1])
+        names = [Message._meta.get_field(name).column for name in _MESSAGE_COLUMNS[:-1]]
+        columns, inner = ", ".join(f'page."{name}"' for name in names), ", ".join(f'message."{name}"' for name in names)
         self.sql = (
             f'SELECT conversation."id", {columns},'
             f' (SELECT feedback."rating" FROM "{feedback}" feedback WHERE feedback."message_id" = page."id")'
-            f' FROM "{conversation}" conversation LEFT JOIN LATERAL (SELECT * FROM "{message}" message'
+            f' FROM "{conversation}" conversation LEFT JOIN LATERAL (SELECT {inner} FROM "{message}" message'
             f' WHERE message."conversation_id" = conversation."id" AND message."kind" = ANY(%s)'
             f'{cursor} ORDER BY message."id"{order} LIMIT {PAGE_SIZE}) page ON true'
             f' WHERE conversation."number" = %s AND conversation."contact_id" = %s AND conversation."inbox_id" = %s'
             f' ORDER BY page."id"{order}'
         )
         self.after = after
+        self._kinds = [str(kind) for kind in VISIBLE_KINDS]
         # The JSON columns as the ORM reads them (its converters: text to objects).
         self._json = [(1 + _MESSAGE_COLUMNS.index(name), Message._meta.get_field(name)) for name in ("attachments", "sources")]
 
     def rows(self, *, number: int, contact_id: int, inbox_id: int, after: int | None = None) -> list[tuple]:
-        params = [[str(kind) for kind in VISIBLE_KINDS], *([after] if self.after else []), number, contact_id, inbox_id]
+        params = [self._kinds, *([after] if self.after else []), number, contact_id, inbox_id]
         db = connections[DEFAULT_DB_ALIAS]
         with db.prepared_cursor() as cursor:  # prepared once per connection
             cursor.execute(self.sql, params)
