@@ -39,14 +39,12 @@ _MARKER_BASE = 2**31 - 1
 
 
 class CompiledQuery:
-    def __init__(self, build: Callable[..., QuerySet], *names: str, texts: tuple[str, ...] = (), prepared: bool = False):
+    def __init__(self, build: Callable[..., QuerySet], *names: str, texts: tuple[str, ...] = ()):
         """`build(**{name: value})` returns the queryset (ending in values_list or a slice of
         it); each named value is an integer (an id, a number, a cursor), or a string if it is
         named in `texts`, and must reach the SQL as one parameter. Rows come back as the
-        database driver gives them (no ORM converters). `prepared`: run on the backend's
-        `prepared_cursor` (a statement a hot path repeats: prepared once per connection)."""
+        database driver gives them (no ORM converters)."""
         self._build, self._names, self._texts = build, (*names, *texts), set(texts)
-        self._prepared = prepared
         self._compiled: tuple[str, list, list, list] | None = None
         self._lock = threading.Lock()
 
@@ -91,7 +89,7 @@ class CompiledQuery:
         sql, params = self._sql_and_params(values)
         _, _, converters, _ = self._compiled
         db = connections[DEFAULT_DB_ALIAS]  # once: each read through the `connection` proxy costs a dozen calls
-        with (db.prepared_cursor() if self._prepared else db.cursor()) as cursor:
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         if converters and rows:
