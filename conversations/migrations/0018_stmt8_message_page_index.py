@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0016_hot8_hot_conversation_update'),
+        ('conversations', '0017_deskdb8_queue_filter_indexes'),
     ]
 
     operations = [
