@@ -443,6 +443,10 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread"),
+            # The widget's poll: a page of a conversation's messages by id, newest first or after
+            # a cursor, read as 50 entries of this index whatever the thread's length (and one
+            # plan for every poll): conversations/api/widget.py, _PollPage.
+            models.Index(fields=["conversation", "id"], name="message_page"),
             # Small: only incoming messages whose follow-up has not run yet, which the sweep reads.
             models.Index(
                 fields=["created_at"], name="message_followup_pending",

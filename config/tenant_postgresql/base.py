@@ -50,14 +50,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.backends.postgresql.base import Cursor as DjangoClientCursor
+from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
+from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django.db.backends.postgresql.introspection import TableInfo
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from django_tenants.postgresql_backend.base import *  # noqa: F403  (the backend module's names)
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantsDatabaseWrapper
 from django_tenants.postgresql_backend.introspection import DatabaseSchemaIntrospection
 from django_tenants.utils import get_limit_set_calls, quote_schema_name
-from psycopg import pq
+from psycopg import DataError, pq
+from psycopg.types.numeric import Int8
 
 TRANSACTION_POOLING = "transaction"
+_NEVER_AUTOMATICALLY = 2**62
 
 
 class SearchPathCarryingCursor(DjangoClientCursor):
@@ -91,6 +96,43 @@ class SearchPathCarryingCursor(DjangoClientCursor):
                 return super().executemany(query, params_seq, **kwargs)
         super().execute(statement)
         return super().executemany(query, params_seq, **kwargs)
+
+
+class PreparingCursor(ServerBindingCursor):
+    """Server-side binding, each statement with parameters kept prepared on the server
+    connection (psycopg's `prepare=True`): PostgreSQL parses and analyses its text once per
+    connection and may keep a generic plan, instead of parsing a text with the values quoted
+    in it (and planning it) on every execute. For the few statements that a hot path repeats
+    with other values (`DatabaseWrapper.prepared_cursor`); everything else keeps Django's
+    client-side binding.
+
+    Tenancy: a prepared statement names its tables unqualified, and PostgreSQL's plan cache
+    analyses it again whenever the search path differs from the one it was analysed under,
+    so it reads the current tenant's tables like any other statement (tested).
+
+    Python integers go as bigint: psycopg picks int2/int4/int8 by the value, and the types
+    are part of a prepared statement's key, so one statement would be prepared up to three
+    times per integer parameter. Statements without parameters (django-tenants' `SET
+    search_path` on this cursor) are not prepared."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        if params:
+            params = [Int8(value) if type(value) is int else value for value in params]
+            prepare = True if prepare is None else prepare
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+class Operations(PostgresOperations):
+    def last_executed_query(self, cursor, sql, params):
+        # What Django's debug cursor and query capture record: for a PreparingCursor's
+        # statement, the text with the values quoted in it (as Django does for server-side
+        # binding): the server got a statement name and the values apart.
+        if isinstance(cursor, PreparingCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
 
 
 class SchemaIntrospection(DatabaseSchemaIntrospection):
@@ -129,6 +171,8 @@ class SchemaIntrospection(DatabaseSchemaIntrospection):
 
 
 class DatabaseWrapper(TenantsDatabaseWrapper):
+    ops_class = Operations
+
     def __init__(self, *args, **kwargs):
         # (schemas, the server's report right after our SET of them), or None.
         self._search_path_reported_after_set: tuple[list[str], str] | None = None
@@ -140,11 +184,58 @@ class DatabaseWrapper(TenantsDatabaseWrapper):
         if self.transaction_pooling:
             self.settings_dict["OPTIONS"]["cursor_factory"] = SearchPathCarryingCursor
             self.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+        self._preparing = False
+
+    def prepared_cursor(self):
+        """A cursor whose statements are prepared on the server (`PreparingCursor`), for a
+        statement a hot path runs over and over (the widget's POST and poll). Behind a
+        transaction-pooling PgBouncer, the ordinary cursor: there each statement carries the
+        search path in the same simple-protocol message (SearchPathCarryingCursor), which a
+        prepared statement cannot, and a statement prepared on one server connection does not
+        exist on the next."""
+        if self.transaction_pooling:
+            return self.cursor()
+        self._preparing = True
+        try:
+            return self.cursor()  # Django's wrapping, the search path, the health check, as always
+        finally:
+            self._preparing = False
+
+    def create_cursor(self, name=None):
+        if not self._preparing or name:
+            return super().create_cursor(name)
+        cursor = PreparingCursor(self.connection)
+        # As Django's create_cursor: the cursor's time zone when the connection's differs.
+        loader = self.connection.adapters.get_loader(TIMESTAMPTZ_OID, pq.Format.TEXT)
+        if self.timezone != loader.timezone:
+            register_tzloader(self.timezone, cursor)
+        return cursor
 
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)
         if self.transaction_pooling:
             connection.hearth_tenant_wrapper = self
+        else:
+            if connection.prepare_threshold is None:
+                # Django turns psycopg's prepared statements off (None: not even an explicit
+                # `prepare=True` prepares). Only PreparingCursor asks for them; Django's
+                # client-side cursors never prepare, and no statement is prepared automatically
+                # however often it runs (the threshold is out of reach).
+                connection.prepare_threshold = _NEVER_AUTOMATICALLY
+            if not getattr(connection, "hearth_generic_plans", False):
+                # For the statements PreparingCursor prepares (no other statement is prepared,
+                # and Hearth has no PL/pgSQL, the setting's only other reader): one plan per
+                # statement and connection, made at its first run, instead of planning it again
+                # at every run as long as PostgreSQL estimates a plan for the given values
+                # cheaper (for the poll that was every run: a cursor past the newest message
+                # estimates no rows). Those statements find their rows by keys (a conversation
+                # by its number, a message page through its index): no value makes another plan
+                # right. A SET once per server session rather than the connection's `options`,
+                # which a PgBouncer refuses unless told to ignore them (and then drops them).
+                connection.execute("SET plan_cache_mode = force_generic_plan")
+                if not connection.autocommit:
+                    connection.commit()
+                connection.hearth_generic_plans = True  # (a pool's connection: once, not per checkout)
         return connection
 
     def rollback(self):

@@ -37,7 +37,7 @@ import threading
 from datetime import datetime
 
 from django.contrib.postgres.search import SearchVector, SearchVectorField
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import F, Func, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save, pre_save
@@ -69,9 +69,21 @@ def document_size_sql(document: str) -> str:
     )
 
 
-def _document_has_room_sql(document: str) -> str:
-    """SQL: true when the document takes more words (no document yet, or under the cap)."""
+def search_document_has_room_sql(document: str) -> str:
+    """SQL: true when the search document `document` (a column or a value without parameters)
+    takes more words: no document yet, or one under SEARCH_DOCUMENT_CAP bytes. The cap's rule,
+    in this one place: the append below (replies, notes, reopens), the widget's statement
+    (whether a message's words wait in SearchWords) and the fold of the waiting words
+    (services/search_words.py) all ask it."""
     return f"({document} IS NULL OR {document_size_sql(document)} < {SEARCH_DOCUMENT_CAP})"
+
+
+def search_document_appended_sql(document: str, words: str) -> str:
+    """SQL: the document `document` (as for search_document_has_room_sql) with the tsvector
+    `words` appended while it has room, else unchanged. `words` appears once in the text, so it
+    may carry parameters. (`''::tsvector || words` is `words`: no document yet takes them as
+    they are.)"""
+    return f"CASE WHEN {search_document_has_room_sql(document)} THEN COALESCE({document}, ''::tsvector) || {words} ELSE {document} END"
 
 
 # The message's words into SearchWords (searchable at once, folded into the document later:
@@ -94,15 +106,9 @@ class _WordsAdded(Func):
 
     def as_sql(self, compiler, connection, **extra_context):
         (document, document_params), (words, words_params) = (compiler.compile(e) for e in self.get_source_expressions())
-        sql = (
-            f"CASE WHEN {document} IS NULL THEN {words} "
-            f"WHEN {document_size_sql(document)} < {SEARCH_DOCUMENT_CAP} THEN {document} || {words} "
-            f"ELSE {document} END"
-        )
-        return sql, (
-            *document_params, *words_params, *document_params, *document_params, *document_params, *document_params,
-            *words_params, *document_params,
-        )
+        if document_params:  # (the column: no parameters, so it may appear several times)
+            raise ValueError("the search document's SQL must not carry parameters")
+        return search_document_appended_sql(document, words), tuple(words_params)
 
 
 def _words_saved(conversation: Conversation, text: str, update_fields: list[str] | None) -> None:
@@ -325,7 +331,7 @@ class _OpenConversationMessage:
             raise RuntimeError("the ORM wrote the message's INSERT or the conversation's UPDATE in a shape this does not know")
         conversation, contact = Conversation._meta, Contact._meta
         return (
-            f'WITH target AS (SELECT conversation."id", {_document_has_room_sql("conversation.search_document")} AS room'
+            f'WITH target AS (SELECT conversation."id", {search_document_has_room_sql("conversation.search_document")} AS room'
             f' FROM "{conversation.db_table}" conversation'
             f' JOIN "{contact.db_table}" contact ON contact."id" = conversation."contact_id"'
             f' WHERE conversation."id" = %s AND conversation."contact_id" = %s AND conversation."status" = %s'
@@ -348,7 +354,7 @@ class _OpenConversationMessage:
         unmoved = conversation.__dict__.get("last_activity_at")
         conversation.last_activity_at = message.created_at
         pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
-        with connection.cursor() as cursor:
+        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection
             cursor.execute(
                 self._sql, [conversation.pk, message.sender_id, Status.OPEN, *params, *update_params, SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
             )
@@ -450,7 +456,7 @@ class _NumberedConversationMessage:
         conversation, contact = Conversation._meta, Contact._meta
         sql = (
             f'WITH target AS (SELECT conversation."id", conversation."status" = %s AND NOT contact."blocked" AS usual,'
-            f' {_document_has_room_sql("conversation.search_document")} AS room'
+            f' {search_document_has_room_sql("conversation.search_document")} AS room'
             f' FROM "{conversation.db_table}" conversation JOIN "{contact.db_table}" contact ON contact."id" = conversation."contact_id"'
             f' WHERE conversation."number" = %s AND conversation."contact_id" = %s AND conversation."inbox_id" = %s'
             f' FOR UPDATE OF conversation),'
@@ -477,7 +483,7 @@ class _NumberedConversationMessage:
                 if self._sql is None:
                     self._sql, self._conversation_slot = self._compile(_MESSAGE_INSERT.sql, update_sql)
         del params[self._conversation_slot]
-        with connection.cursor() as cursor:
+        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection
             cursor.execute(
                 self._sql,
                 [Status.OPEN, number, contact_id, inbox_id, *params, *update_params[:-1], SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],

@@ -13,7 +13,7 @@ search reads through its GIN index):
    retention lock them: no deadlock), so no new words arrive for them and no erasure runs on
    them until the batch commits;
 2. their words deleted and appended to each document in the order they arrived, each
-   message's words only while the document is under the cap (intake.SEARCH_DOCUMENT_CAP),
+   message's words only while the document is under the cap (intake.search_document_has_room_sql),
    as if each message had added them itself; the document rewritten once per batch.
 
 Search sees either the rows and the old document or the new document without the rows (one
@@ -26,7 +26,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from conversations.models import Conversation, SearchWords
-from conversations.services.intake import SEARCH_DOCUMENT_CAP, document_size_sql
+from conversations.services.intake import search_document_appended_sql
 
 # Conversations per transaction: each holds its rows locked for the batch (a widget POST to one
 # of them waits until the batch commits), and a batch is one UPDATE. 100 keeps that wait to one
@@ -49,10 +49,7 @@ def _batch_fold(conversation_ids: list[int]) -> int:
                     SELECT c."id", 0::bigint, c."search_document" FROM "{conversations}" c
                     WHERE c."id" IN (SELECT "conversation_id" FROM waiting)
                     UNION ALL
-                    SELECT f."conversation_id", w.n,
-                           CASE WHEN f.document IS NULL THEN w."words"
-                                WHEN {document_size_sql("f.document")} < {SEARCH_DOCUMENT_CAP} THEN f.document || w."words"
-                                ELSE f.document END
+                    SELECT f."conversation_id", w.n, {search_document_appended_sql("f.document", 'w."words"')}
                     FROM folded f JOIN waiting w ON w."conversation_id" = f."conversation_id" AND w.n = f.n + 1
                 ), latest AS (
                     SELECT DISTINCT ON ("conversation_id") "conversation_id", n, document FROM folded

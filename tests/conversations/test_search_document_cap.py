@@ -42,3 +42,43 @@ def test_a_document_at_the_cap_takes_no_more_words_and_one_below_it_does(open_co
         assert created and Message.objects.filter(pk=message.pk).exists()
     assert _found_by_search("zebracorn") == [room.pk]
     assert _found_by_search("w59999") == [full.pk]  # the document is kept as it was
+
+
+def _words_waiting(conversation: Conversation, text: str) -> None:
+    """A message's words waiting in SearchWords, as the widget's statement leaves them while
+    the document has room (here: the document filled up after they arrived)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO conversations_searchwords (conversation_id, words) VALUES (%s, to_tsvector('english', %s))",
+            [conversation.pk, text],
+        )
+
+
+@pytest.mark.usefixtures("in_alpha")
+@pytest.mark.parametrize("way", ["note", "reply", "widget message", "fold"])
+def test_every_way_words_reach_a_document_keeps_the_one_cap(open_conversation, make_member, way):
+    """The cap's rule is one SQL fragment (intake.search_document_has_room_sql); each writer of
+    the document goes through it: a full document takes no words, one with room does."""
+    agent = make_member()
+    full, room = open_conversation(), open_conversation()
+    size, _ = _document_set_big(full)
+    for conversation in (full, room):
+        if way == "note":
+            services.message_add_note(conversation=conversation, content="zebracorn sighted", author=agent)
+        elif way == "reply":
+            services.message_add_reply(conversation=conversation, content="zebracorn sighted", author=agent)
+        elif way == "widget message":
+            message, created = services.message_add_incoming_by_number(
+                number=conversation.number, contact_id=conversation.contact_id, inbox_id=conversation.inbox_id,
+                content="zebracorn sighted")
+            assert created
+        else:
+            _words_waiting(conversation, "zebracorn sighted")
+    services.search_words_fold()
+    assert _found_by_search("zebracorn") == [room.pk]
+    assert _found_by_search("w59999") == [full.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_size(search_document) FROM conversations_conversation WHERE id = %s", [full.pk])
+        assert cursor.fetchone()[0] == size  # the full document is exactly as it was
+        cursor.execute("SELECT count(*) FROM conversations_searchwords WHERE conversation_id IN (%s, %s)", [full.pk, room.pk])
+        assert cursor.fetchone()[0] == 0  # folded or never stored
