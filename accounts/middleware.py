@@ -146,7 +146,9 @@ class TenantCacheStale(Exception):
     again. Raised before the view's own work; TenantRoutingMiddleware answers it. `counts`:
     the throttle windows its round trip counted (kept on the request: counted once)."""
 
-    counts: dict = {}
+    def __init__(self, *args, counts: dict | None = None):
+        super().__init__(*args)
+        self.counts = counts if counts is not None else {}
 
 
 class _DeferredCheck(threading.local):

@@ -48,6 +48,8 @@ it describes whichever server connection answered last.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.db.backends.postgresql.base import Cursor as DjangoClientCursor
 from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
@@ -117,6 +119,8 @@ class PreparingCursor(ServerBindingCursor):
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
         if params:
+            if isinstance(params, Mapping):  # named %(name)s parameters: not needed by its two statements
+                raise TypeError("PreparingCursor takes positional parameters (a sequence), not a mapping")
             params = [Int8(value) if type(value) is int else value for value in params]
             prepare = True if prepare is None else prepare
         return super().execute(query, params, prepare=prepare, binary=binary)

@@ -137,7 +137,7 @@ class _PollPage:
     def rows(self, *, number: int, contact_id: int, inbox_id: int, after: int | None = None) -> list[tuple]:
         params = [self._kinds, *([after] if self.after else []), number, contact_id, inbox_id]
         db = connections[DEFAULT_DB_ALIAS]
-        with db.prepared_cursor() as cursor:  # prepared once per connection
+        with db.prepared_cursor() as cursor:  # prepared once per connection (again after a rollback on it)
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if rows and rows[0][1] is not None:

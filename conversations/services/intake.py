@@ -354,7 +354,7 @@ class _OpenConversationMessage:
         unmoved = conversation.__dict__.get("last_activity_at")
         conversation.last_activity_at = message.created_at
         pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
-        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection
+        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection (again after a rollback on it)
             cursor.execute(
                 self._sql, [conversation.pk, message.sender_id, Status.OPEN, *params, *update_params, SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
             )
@@ -483,7 +483,7 @@ class _NumberedConversationMessage:
                 if self._sql is None:
                     self._sql, self._conversation_slot = self._compile(_MESSAGE_INSERT.sql, update_sql)
         del params[self._conversation_slot]
-        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection
+        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection (again after a rollback on it)
             cursor.execute(
                 self._sql,
                 [Status.OPEN, number, contact_id, inbox_id, *params, *update_params[:-1], SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
