@@ -139,6 +139,7 @@ class WidgetApiMiddlewareMixin:
             if getattr(request, "tenant_reroute", False):
                 return self._hand_over(request, path_info)
         routing_done()
+        request.answered_by_plain_path = True  # which path answered: tests and debugging read it
         # As BaseHandler.get_response: the request closed with the response, refusals logged.
         response._resource_closers.append(request.close)
         if response.status_code >= 400:
