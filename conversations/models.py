@@ -231,6 +231,11 @@ class ConversationManager(models.Manager):
         return super().get_queryset().defer("search_document")
 
 
+# The queue's order (selectors.QUEUE_ORDER) and the indexes that serve it: one tuple, so an
+# index cannot drift from the order it exists for (it would stop serving it without a sound).
+QUEUE_ORDER = (F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc())
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -341,19 +346,19 @@ class Conversation(models.Model):
             # by an index-only walk (config.pagination's deferred join), the visibility tested
             # on the index entries instead of on every skipped row.
             models.Index(
-                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
+                *QUEUE_ORDER,
                 include=["team", "assignee"], name="conv_queue_order",
             ),
             # The queue's order for the two filters people click that keep few rows (SLA
             # breached, unassigned): the page walks the small partial index and stops after 50
             # rows, the capped count reads it alone (team and assignee included for agents).
             models.Index(
-                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
+                *QUEUE_ORDER,
                 include=["team", "assignee"], condition=Q(first_response_breached=True) | Q(resolution_breached=True),
                 name="conv_sla_breached_order",
             ),
             models.Index(
-                F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("id").desc(),
+                *QUEUE_ORDER,
                 include=["team"], condition=Q(assignee__isnull=True), name="conv_unassigned_order",
             ),
             # Reports by day (analytics: today's live figures, the queue's drill-down by day).

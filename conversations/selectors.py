@@ -9,14 +9,15 @@ from django.db.models.expressions import RawSQL
 
 from config import inputs
 from conversations.access import conversations_visible_to
+from conversations.models import QUEUE_ORDER as QUEUE_ORDER_WITH_INDEXES
 from conversations.models import SEARCH_CONFIG, CannedResponse, Contact, Conversation, ConversationEvent, Message, SearchWords
 
 
-# The queue's order, conv_queue_order's columns: longest-waiting first, most urgent first among
+# The queue's order, conv_queue_order's columns (conversations/models.py): longest-waiting first, most urgent first among
 # equals, then the conversations nobody waits on by their last activity (queue_activity_at:
 # models.py), the id last so that pages never overlap. An index walk that stops at the page's
 # end; last_activity_at itself is in no index (a customer's message stays a HOT update).
-QUEUE_ORDER = (F("waiting_since").asc(nulls_last=True), F("priority").desc(), F("queue_activity_at").desc(), F("pk").desc())
+QUEUE_ORDER = QUEUE_ORDER_WITH_INDEXES  # defined with the indexes that serve it
 
 
 def conversation_queue(*, user, account) -> QuerySet[Conversation]:
