@@ -93,7 +93,9 @@ class ConversationListApi(AgentApi):
         OpenApiParameter("status", str, enum=Conversation.Status.values), OpenApiParameter("priority", str, enum=list(PRIORITY_BY_NAME)),
         OpenApiParameter("assignee", str, description="A user id, `me` or `none`"), OpenApiParameter("team", int), OpenApiParameter("inbox", int),
         OpenApiParameter("label", str, description="Label name"),
-        OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="Activity at or after this time (ISO 8601)"),
+        OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description=(
+            "Activity at or after this time (ISO 8601). The list is in the queue's order, not by activity: "
+            "to sync, follow `next` to the last page.")),
         OpenApiParameter("page", int), OpenApiParameter("page_size", int),
     ],
                    description=(
