@@ -12,6 +12,7 @@ import html
 import zoneinfo
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
@@ -165,6 +166,11 @@ class ConversationAdmin(HearthModelAdmin):
     search_help_text = "Contact name or email, subject, #number or any message text"
     list_per_page = 50
     paginator = CappedCountPaginator  # a big tenant's queue is not counted to the last row
+    # A search's matches are counted to 1,000 ("1,000+ results"), as desks' searches commonly
+    # cap: nobody pages through more, they add a word. A common word matches half of a big
+    # tenant's conversations, and counting to the queue's 10,000 read ten times as many
+    # search documents (docs/performance.md, "Desk at scale").
+    search_count_cap = 1_000
     show_full_result_count = False
     # Longest-waiting first, most urgent first among equals; nobody waiting goes last.
     ordering = [F("waiting_since").asc(nulls_last=True), "-priority", "-queue_activity_at"]  # selectors.conversation_queue's
@@ -186,6 +192,12 @@ class ConversationAdmin(HearthModelAdmin):
 
     def get_queryset(self, request):
         return selectors.conversation_queue(user=request.user, account=request.tenant)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        if request.GET.get(SEARCH_VAR, "").strip():
+            paginator.cap = min(paginator.cap, self.search_count_cap)
+        return paginator
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.conversation_search(queryset, search_term), False
@@ -433,7 +445,10 @@ class ConversationAdmin(HearthModelAdmin):
         return draft
 
     def _render_page(self, request, conversation, forms):
-        thread = list(selectors.conversation_thread(conversation=conversation))
+        # Only what the thread shows: a message's attachments and sources (two JSON columns,
+        # decoded per row) and its bookkeeping times are not on this page (500 rows at most).
+        thread = list(selectors.conversation_thread(conversation=conversation).only(
+            "conversation_id", "kind", "sender_type", "sender_id", "content", "created_at"))
         classifications = ai_selectors.conversation_classifications(conversation=conversation)
         members = {user.pk: user for user in account_members(account=request.tenant)}
         context = {

@@ -220,6 +220,19 @@ def test_the_queue_count_stops_at_the_cap_and_says_so(desk, alpha_client, monkey
     assert "1 conversation\n" in alpha_client.get(QUEUE, {"priority__exact": "1"}).content.decode()  # under the cap: exact
 
 
+def test_a_search_counts_its_matches_to_a_lower_cap_than_the_queue(desk, alpha_client, monkeypatch):
+    from conversations.admin.queue import ConversationAdmin
+
+    monkeypatch.setattr(ConversationAdmin, "search_count_cap", 2)
+    admin_login(alpha_client, desk["manager"].email, PASSWORD)
+    _add_conversations(desk, 4)  # every one has "parcel" in a message
+    searched = alpha_client.get(QUEUE, {"q": "parcel"}).content.decode()
+    assert "2+ results" in searched and "2+ conversations" in searched
+    assert "4 conversations" in alpha_client.get(QUEUE).content.decode()  # the queue itself: counted to its own cap
+    one = alpha_client.get(QUEUE, {"q": "scale1@customers.example"}).content.decode()  # under the cap: exact
+    assert "1 result " in one and "1+" not in one
+
+
 def test_the_ai_category_filter_offers_the_categories_in_use_and_filters_by_one(desk, alpha_client):
     admin_login(alpha_client, desk["manager"].email, PASSWORD)
     billing, shipping, _ = _add_conversations(desk, 3)
