@@ -6,11 +6,17 @@ page, which cost more Python than the rows it acts on (bench/desk_profile.py). `
 builds the same markup in Python from the same context (`get_context`, `optgroups`), so
 choices, the selected option, attributes and escaping stay Django's;
 tests/config/test_widgets.py compares the output with `forms.Select`'s.
+
+`QuickModelChoiceField` is ModelChoiceField with those selects, reading its choices with one
+plain query: Django's iterator reads them through `QuerySet.iterator()`, which outside a
+transaction is a server-side cursor WITH HOLD (DECLARE, FETCH, CLOSE: three round trips and a
+result the server materialises) for the dozen teams, labels or categories of a select.
 """
 
 from __future__ import annotations
 
 from django import forms
+from django.forms.models import ModelChoiceIterator
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
@@ -40,3 +46,21 @@ class QuickSelect(forms.Select):
                 parts.append("\n  </optgroup>")
         parts.append("\n</select>")
         return mark_safe("".join(parts))
+
+
+class _ChoicesInOneQuery(ModelChoiceIterator):
+    """ModelChoiceIterator without `iterator()`: the field's queryset (a copy per form, so
+    per request) is evaluated once and kept for a second pass (validation, a re-render)."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
+class QuickModelChoiceField(forms.ModelChoiceField):
+    """forms.ModelChoiceField shown with QuickSelect, its choices read in one plain query."""
+
+    iterator = _ChoicesInOneQuery
+    widget = QuickSelect

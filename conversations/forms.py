@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.selectors import account_members
 from config import inputs
-from config.widgets import QuickSelect
+from config.widgets import QuickModelChoiceField, QuickSelect
 from ai.selectors import categories_active
 from conversations.models import Conversation, Label, Priority, Team
 
@@ -30,8 +30,8 @@ class NoteForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Unassigned", widget=QuickSelect)
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="No team", widget=QuickSelect)
+    assignee = QuickModelChoiceField(queryset=None, required=False, empty_label="Unassigned")
+    team = QuickModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="No team")
 
     def __init__(self, *args, account, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,7 +63,7 @@ class LabelsForm(forms.Form):
 class CategoryForm(forms.Form):
     """The agent's one-click correction of the AI's category: the tenant's active categories."""
 
-    category = forms.ModelChoiceField(queryset=categories_active(), empty_label="Choose a category…", widget=QuickSelect)
+    category = QuickModelChoiceField(queryset=categories_active(), empty_label="Choose a category…")
 
 
 class ConversationActionForm(ActionForm):
@@ -72,10 +72,10 @@ class ConversationActionForm(ActionForm):
     # The selects of the page's forms render in Python (config/widgets.py): the same HTML,
     # on every queue page and conversation page.
     action = forms.ChoiceField(label=gettext_lazy("Action:"), widget=QuickSelect)  # ActionForm's, with the widget
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…", widget=QuickSelect)
+    team = QuickModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…")
     priority = forms.TypedChoiceField(choices=[("", "priority…"), *Priority.choices], coerce=int, required=False, empty_value=None, widget=QuickSelect)
-    label = forms.ModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…", widget=QuickSelect)
-    category = forms.ModelChoiceField(queryset=categories_active(), required=False, empty_label="category…", widget=QuickSelect)
+    label = QuickModelChoiceField(queryset=Label.objects.all(), required=False, empty_label="label…")
+    category = QuickModelChoiceField(queryset=categories_active(), required=False, empty_label="category…")
 
 
 class DraftRejectForm(forms.Form):

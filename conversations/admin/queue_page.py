@@ -50,6 +50,17 @@ class _Column:
     text_only: bool  # a display method: anything but text (a date, a number) is Django's to format
 
 
+class RowsChangeList(ChangeList):
+    """A changelist whose page reads only what its rows show: the ModelAdmin's
+    `page_rows(queryset)` narrows the page's query (its columns, its prefetches). The count,
+    the filters and the actions keep the full queryset (`get_queryset`): only the 50 rows
+    shown are loaded differently."""
+
+    def get_results(self, request):
+        self.queryset = self.model_admin.page_rows(self.queryset)
+        super().get_results(request)
+
+
 def _column(cl: ChangeList, field_name: str, index: int, first_link: bool) -> _Column | None:
     """How one list_display column is shown, as items_for_result decides it; None for a kind
     of column this module does not render (the caller falls back to Django's)."""

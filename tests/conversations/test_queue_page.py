@@ -8,7 +8,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from django import forms
 from django.contrib.admin.templatetags.admin_list import admin_list_filter, items_for_result
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.middleware import tenant_cache_clear
@@ -16,7 +19,8 @@ from accounts.models import Account, Membership
 from conversations import services
 from conversations.admin.queue_page import filter_panel
 from conversations.events import Actor
-from conversations.models import Conversation
+from config.widgets import QuickModelChoiceField
+from conversations.models import Conversation, Team
 from tests.accounts.factories import PASSWORD
 from tests.conftest import admin_login
 from tests.conversations.factories import ContactFactory, InboxFactory, LabelFactory, TeamFactory
@@ -123,3 +127,25 @@ def test_queue_filters_are_the_filters_django_renders(alpha_client, make_member,
     assert 'data-filter-title="labels"' in page and "&lt;vip&gt;" in page  # a label's name, escaped
     if "sla=breached" in query:
         assert '<li class="selected">\n    <a href="?assignee=none&amp;sla=breached">Breached</a></li>' in page
+
+
+def test_the_action_bars_model_selects_show_djangos_choices_read_in_one_plain_query():
+    billing = TeamFactory(name="Billing & <Co>")
+    TeamFactory(name="Sales")
+
+    class Quick(forms.Form):
+        team = QuickModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…")
+
+    class Plain(forms.Form):
+        team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="team…")
+
+    for initial in ({}, {"team": billing.pk}):
+        form = Quick(initial=initial)
+        with CaptureQueriesContext(connection) as queries:
+            first, again = str(form["team"]), str(form["team"])
+        assert first == again == str(Plain(initial=initial)["team"])
+        # One plain SELECT per form: Django's iterator() opens a server-side cursor (DECLARE,
+        # FETCH, CLOSE) on every rendering.
+        assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT"]
+    assert Quick({"team": str(billing.pk)}).is_valid()
+    assert not Quick({"team": "999999"}).is_valid()  # a choice is still checked against the database
