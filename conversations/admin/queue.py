@@ -207,6 +207,7 @@ class ConversationAdmin(HearthModelAdmin):
                 rows = queue_page.queue_rows(context["cl"])
                 if rows is not None:  # else templates/admin/conversations/conversation/change_list.html uses Django's tag
                     context["queue_results"] = queue_page.queue_results_context(context["cl"], rows)
+                    context["queue_results_table"] = queue_page.results_table(context["queue_results"])
                 context["queue_filters"] = queue_page.filter_panel(context["cl"])
             return response.render() if hasattr(response, "render") else response
 

@@ -33,7 +33,7 @@ from django.db import models
 from django.urls import NoReverseMatch
 from django.utils.encoding import iri_to_uri
 from django.utils.html import conditional_escape, escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeData, SafeString, mark_safe
 from django.utils.translation import gettext
 
 # A primary key no row has, to cut the change URL (with its preserved filters) into the parts
@@ -166,6 +166,47 @@ def queue_results_context(cl: ChangeList, rows: list[SafeString]) -> dict:
         "num_sorted_fields": sum(1 for header in headers if header["sortable"] and header["sorted"]),
         "results": [[row] for row in rows],
     }
+
+
+def results_table(context: dict) -> SafeString:
+    """admin/change_list_results.html for `queue_results_context`'s context, to the byte: the
+    headers' sort links and the rows (the template tested `result.form` on each row, a failed
+    variable lookup per row, and ran ~15 tags per header)."""
+    parts = ["\n"]
+    if context["result_hidden_fields"]:
+        parts.append('\n<div class="hiddenfields">\n' + "".join(str(conditional_escape(item)) for item in context["result_hidden_fields"]) + "\n</div>\n")
+    parts.append("\n")
+    if context["results"]:
+        parts.append('\n<div class="results">\n<table id="result_list">\n<thead>\n<tr>\n')
+        for header in context["result_headers"]:
+            parts.append(f'\n<th scope="col"{conditional_escape(header["class_attrib"])}>\n   ')
+            if header["sortable"] and header["sort_priority"] > 0:
+                parts.append(f'\n       <div class="sortoptions">\n         <a class="sortremove" href="{escape(header["url_remove"])}" '
+                             f'title="{escape(gettext("Remove from sorting"))}"></a>\n         ')
+                if context["num_sorted_fields"] > 1:
+                    priority = escape(header["sort_priority"])
+                    title = gettext("Sorting priority: %(priority_number)s") % {"priority_number": priority}
+                    parts.append(f'<span class="sortpriority" title="{title}">{priority}</span>')
+                parts.append(f'\n         <a href="{escape(header["url_toggle"])}" class="toggle {"ascending" if header["ascending"] else "descending"}" '
+                             f'title="{escape(gettext("Toggle sorting"))}"></a>\n       </div>\n   ')
+            text = _capfirst(header["text"])
+            if header["sortable"]:
+                parts.append(f'\n   <div class="text"><a href="{escape(header["url_primary"])}">{text}</a></div>\n   <div class="clear"></div>\n</th>')
+            else:
+                parts.append(f'\n   <div class="text"><span>{text}</span></div>\n   <div class="clear"></div>\n</th>')
+        parts.append("\n</tr>\n</thead>\n<tbody>\n")
+        for result in context["results"]:
+            parts.append("\n\n<tr>" + "".join(str(conditional_escape(item)) for item in result) + "</tr>\n")
+        parts.append("\n</tbody>\n</table>\n</div>\n")
+    parts.append("\n")
+    return mark_safe("".join(parts))
+
+
+def _capfirst(text) -> str:
+    """`{{ text|capfirst }}`: the first letter upper-cased, escaped unless it is safe HTML."""
+    value = str(text)
+    shown = value[:1].upper() + value[1:]
+    return shown if isinstance(value, SafeData) else html.escape(shown)
 
 
 def filter_panel(cl: ChangeList) -> list[SafeString]:

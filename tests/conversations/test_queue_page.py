@@ -12,12 +12,13 @@ from django import forms
 from django.contrib.admin.templatetags.admin_list import admin_list_filter, items_for_result
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.middleware import tenant_cache_clear
 from accounts.models import Account, Membership
 from conversations import services
-from conversations.admin.queue_page import filter_panel
+from conversations.admin.queue_page import filter_panel, queue_results_context, queue_rows, results_table
 from conversations.events import Actor
 from config.widgets import QuickModelChoiceField
 from conversations.models import Conversation, Team
@@ -99,6 +100,25 @@ def test_queue_rows_are_the_rows_django_renders(alpha_client, make_member, varie
         assert "_changelist_filters=" in page
     assert "IST" in page
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+
+
+@pytest.mark.parametrize("query", ["", "?o=1", "?o=-1.5&sla=breached", "?status__exact=resolved&q=nothing-matches-this"])
+def test_queue_table_is_the_table_djangos_template_renders(alpha_client, make_member, varied_queue, kolkata, query):
+    """Headers (sorted by one or several columns, ascending and descending), rows, an empty
+    page: results_table's HTML is admin/change_list_results.html's, byte for byte."""
+    manager = make_member(role=Membership.Role.MANAGER)
+    admin_login(alpha_client, manager.email, PASSWORD)
+    response = alpha_client.get(QUEUE + query)
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    with timezone.override("Asia/Kolkata"):
+        context = queue_results_context(cl, queue_rows(cl))
+        expected = render_to_string("admin/change_list_results.html", context)
+    assert results_table(context) == expected
+    if cl.result_list:
+        assert expected in response.content.decode()  # the page shows it
+    if query == "?o=-1.5&sla=breached":
+        assert 'class="sortpriority"' in expected and "descending" in expected and "ascending" in expected
 
 
 def test_queue_pages_from_django_when_rows_cannot_be_rendered_in_one_pass(alpha_client, make_member, varied_queue):
