@@ -43,8 +43,9 @@ class MessageTime:
 
 
 def thread_html(*, conversation, thread: list[tuple[Message, object]]) -> SafeString:
-    """The thread's messages, oldest first; `thread` pairs each message with its agent (a
-    User, or None when the sender is not an agent or no longer a member)."""
+    """The thread's messages, oldest first; `thread` pairs each message (a Message, or a row
+    with its kind, sender_type, content and created_at) with its agent (a User, or None when
+    the sender is not an agent or no longer a member)."""
     time = MessageTime()
     contact = escape(str(conversation.contact))
     parts = []

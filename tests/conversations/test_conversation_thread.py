@@ -93,3 +93,5 @@ def test_conversation_page_shows_the_thread_in_the_accounts_time_zone(alpha, alp
     assert re.search(rf'<div class="msg contact" data-kind="contact"><div class="who">Ann &amp; &lt;i&gt;Bo&lt;/i&gt; · \w+ {first.day}, {first:%H:%M}</div>Hello,<br>', page)
     assert '<div class="who">Dana &lt;b&gt;Agent&lt;/b&gt; · ' in page and "Private note · Dana &lt;b&gt;Agent&lt;/b&gt;" in page
     assert '<div class="msg activity">Resolved by &lt;Dana&gt; · ' in page
+    with timezone.override("Asia/Kolkata"):  # the page reads rows, not Message instances: the same thread
+        assert thread_html(conversation=conversation, thread=thread) in page
