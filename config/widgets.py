@@ -48,6 +48,36 @@ class QuickSelect(forms.Select):
         return mark_safe("".join(parts))
 
 
+class QuickCheckboxSelectMultiple(forms.CheckboxSelectMultiple):
+    """forms.CheckboxSelectMultiple, rendered in Python: the same HTML as its templates
+    (checkbox_select.html, multiple_input.html, checkbox_option.html, input_option.html,
+    input.html, attrs.html: six template renders per checkbox)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        widget_id, css_class = widget["attrs"].get("id"), widget["attrs"].get("class")
+        parts = ["<div", f' id="{conditional_escape(widget_id)}"' if widget_id else "", f' class="{conditional_escape(css_class)}"' if css_class else "", ">"]
+        for group_name, group_choices, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(f"\n  <div><label>{conditional_escape(group_name)}</label>")
+            for option in group_choices:
+                parts.append(f"<div>\n    {_input_option(option)}\n</div>")  # checkbox_option.html adds the newline
+            if group_name:
+                parts.append("\n  </div>")
+        parts.append("\n</div>")  # the renderer strips the templates' last newlines
+        return mark_safe("".join(parts))
+
+
+def _input_option(option: dict) -> str:
+    """django/forms/widgets/input_option.html (with input.html) for one option."""
+    value = "" if option["value"] is None else f' value="{conditional_escape("%s" % option["value"])}"'
+    tag = f'<input type="{conditional_escape(option["type"])}" name="{conditional_escape(option["name"])}"{value}{_attributes(option["attrs"])}>\n'
+    if not option["wrap_label"]:
+        return tag + "\n"
+    label_for = f' for="{conditional_escape(option["attrs"]["id"])}"' if option["attrs"].get("id") else ""
+    return f"<label{label_for}>{tag} {conditional_escape(option['label'])}</label>\n"
+
+
 class _ChoicesInOneQuery(ModelChoiceIterator):
     """ModelChoiceIterator without `iterator()`: the field's queryset (a copy per form, so
     per request) is evaluated once and kept for a second pass (validation, a re-render)."""
@@ -64,3 +94,9 @@ class QuickModelChoiceField(forms.ModelChoiceField):
 
     iterator = _ChoicesInOneQuery
     widget = QuickSelect
+
+
+class QuickModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """forms.ModelMultipleChoiceField, its choices read in one plain query."""
+
+    iterator = _ChoicesInOneQuery

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.selectors import account_members
 from config import inputs
-from config.widgets import QuickModelChoiceField, QuickSelect
+from config.widgets import QuickCheckboxSelectMultiple, QuickModelChoiceField, QuickModelMultipleChoiceField, QuickSelect
 from ai.selectors import categories_active
 from conversations.models import Conversation, Label, Priority, Team
 
@@ -57,7 +57,7 @@ class PriorityForm(forms.Form):
 
 
 class LabelsForm(forms.Form):
-    labels = forms.ModelMultipleChoiceField(queryset=Label.objects.all(), required=False, widget=forms.CheckboxSelectMultiple)
+    labels = QuickModelMultipleChoiceField(queryset=Label.objects.all(), required=False, widget=QuickCheckboxSelectMultiple)
 
 
 class CategoryForm(forms.Form):

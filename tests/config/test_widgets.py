@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django import forms
 
-from config.widgets import QuickSelect
+from config.widgets import QuickCheckboxSelectMultiple, QuickSelect
 
 CHOICES = [
     ("", "team…"),
@@ -34,3 +34,15 @@ def test_quick_select_in_a_form_field_with_lazy_labels():
 
     assert str(Form(initial={"priority": 4})["priority"]) == str(DjangoForm(initial={"priority": 4})["priority"])
     assert str(Form({"priority": "0"})["priority"]) == str(DjangoForm({"priority": "0"})["priority"])
+
+
+CHECKBOX_CHOICES = [(1, "Billing & <Co>"), ("2", 'Say "hi"'), ("Groups", [(3, "In a group"), ("x", "Another")]), (None, "None as a value")]
+
+
+@pytest.mark.parametrize("value", [None, [], [1], ["1", "2"], [3, "x"], ["missing"]])
+@pytest.mark.parametrize("attrs", [None, {"id": "id_labels"}, {"id": "id_labels", "class": "inline <x>", "data-x": True, "disabled": False}])
+def test_quick_checkboxes_render_what_django_checkboxes_render(value, attrs):
+    django_widget = forms.CheckboxSelectMultiple(attrs=attrs, choices=CHECKBOX_CHOICES)
+    quick_widget = QuickCheckboxSelectMultiple(attrs=attrs, choices=CHECKBOX_CHOICES)
+    assert quick_widget.render("labels", value) == django_widget.render("labels", value)
+    assert quick_widget.render("labels", value, attrs={"id": "id_other"}) == django_widget.render("labels", value, attrs={"id": "id_other"})
