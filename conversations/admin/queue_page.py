@@ -16,6 +16,10 @@ their markup is built here. The HTML is Django's, byte for byte
 `admin_list_filter`'s). A column of a kind this does not know (a boolean, a date field, a
 field with choices, ...) makes the whole list fall back to Django's rendering, and a filter
 with a template of its own is rendered by Django's tag: nothing new is ever shown wrongly.
+
+The table around the rows (`results_table`: headers with their sort links) is
+admin/change_list_results.html built the same way, and `RowsChangeList` has the page's query
+read only the columns the rows show (`ConversationAdmin.page_rows`).
 """
 
 from __future__ import annotations
