@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 
 import pytest
@@ -302,6 +303,49 @@ def test_the_wsgi_application_serves_the_usual_poll_and_post_as_the_chain_does(a
     poll = _wsgi_call(application, "GET", messages, "ALPHA.localhost.", **headers)
     assert poll[0] == "200 OK" and json.loads(poll[2])["results"][-1]["content"] == "through gunicorn"
 
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_the_wsgi_applications_widget_handler_does_djangos_request_started_work_and_yields_to_other_receivers(alpha):
+    """request_started's receivers, called by the widget handler itself: a kept connection past
+    its age (CONN_MAX_AGE) is closed before the request's statement and the queries log is
+    emptied; with one more receiver connected the signal is sent, and that receiver runs."""
+    from django.core.signals import request_started
+
+    from config.widget_handler import _REQUEST_STARTED
+    from config.wsgi import application
+
+    auth, messages = _widget_of(alpha, "alpha.localhost")
+    assert _REQUEST_STARTED.only()  # nothing else listens: the handler's own path is the one tested
+    connection.ensure_connection()
+    obsolete = connection.connection
+    connection.close_at = time.monotonic() - 1  # past its age, as CONN_MAX_AGE marks a kept connection
+    connection.queries_log.append({"sql": "before the request", "time": "0"})
+    used = []
+
+    def seen(execute, sql, params, many, context):
+        used.append(connection.connection)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(seen):
+        status, _, body = _wsgi_call(application, "GET", messages, "alpha.localhost", **auth)
+    assert status == "200 OK" and json.loads(body)["results"][0]["content"] == "hello"
+    assert used and obsolete not in used
+    assert [query["sql"] for query in connection.queries_log if query["sql"] == "before the request"] == []
+
+    heard = []
+
+    def listener(sender, environ, **kwargs):
+        heard.append(environ["PATH_INFO"])
+
+    request_started.connect(listener)
+    try:
+        assert not _REQUEST_STARTED.only()
+        status, _, _ = _wsgi_call(application, "GET", messages, "alpha.localhost", **auth)
+    finally:
+        request_started.disconnect(listener)
+    assert status == "200 OK" and heard == [messages]
+    assert _REQUEST_STARTED.only()
 
 def test_request_headers_looked_up_on_demand_are_djangos_headers():
     from django.http.request import HttpHeaders
