@@ -498,7 +498,8 @@ class _NumberedConversationMessage:
             with self._lock:
                 if self._sql is None:
                     self._sql, self._sent = self._compile(_MESSAGE_INSERT.sql, update_sql, params)
-        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection (again after a rollback on it)
+        db = connections[DEFAULT_DB_ALIAS]  # (the connection itself: through the `connection` proxy each read costs a dozen calls)
+        with db.prepared_cursor() as cursor:  # prepared once per connection (again after a rollback on it)
             cursor.execute(
                 self._sql, [number, contact_id, inbox_id, *self._sent(params), *update_params[:-1], content[:SEARCH_TEXT_CAP]],
             )
@@ -510,7 +511,7 @@ class _NumberedConversationMessage:
         message.conversation_id = conversation_id
         if returned[0] is None:  # the key's message is there already: a retry; nothing written, nothing queued
             return Message.objects.get(conversation_id=conversation_id, idempotency_key=idempotency_key), False
-        alias = connection.alias
+        alias = db.alias
         conversation = Conversation.from_db(None, ["id", "contact_id"], [conversation_id, contact_id])
         conversation.last_activity_at, conversation.waiting_since = moment, waiting_since
         pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)
