@@ -39,22 +39,22 @@ from __future__ import annotations
 import weakref
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
-from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.core import signals
 from django.core.cache import close_caches
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.base import reset_urlconf
+from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_script_name
-from django.db import close_old_connections, reset_queries
-from django.dispatch.dispatcher import NONE_ID
 from django.core.signals import setting_changed
+from django.db import close_old_connections, reset_queries
 from django.dispatch import receiver
+from django.dispatch.dispatcher import NONE_ID
 from django.http.request import HttpHeaders
 from django.http.response import HttpResponseBase
+from django.urls import set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import cached_property
 from django.utils.log import log_response
-from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
 from accounts.middleware import routing_done, routing_forget
@@ -328,8 +328,8 @@ def _closing_with_djangos_receivers(response):
                 pass
         response._resource_closers.clear()
         response.closed = True
-        for receiver in receivers:
-            receiver(signal=signals.request_finished, sender=response._handler_class)
+        for djangos in receivers:
+            djangos(signal=signals.request_finished, sender=response._handler_class)
 
     return close
 
@@ -344,16 +344,18 @@ class WidgetApiHandler(WidgetApiMiddlewareMixin, WSGIHandler):
         """WSGIHandler.__call__, with three of its steps cheaper: request_started's receivers
         (reset_queries, close_old_connections: the connection's age and health checks) called
         directly when they are Django's own and nothing else listens (_DjangosReceivers), the
-        same for request_finished's when the server closes the response, and the header list read from the response's header store in its order (what
-        `response.items()` yields, without a Mapping view's two calls per header). With any
-        other receiver of request_started, Django's own __call__ serves the request.
+        same for request_finished's when the server closes the response, and the header list
+        read from the response's header store in its order (what `response.items()` yields,
+        without a Mapping view's two calls per header). With any other receiver of
+        request_started, Django's own __call__ serves the request (and of request_finished,
+        the response's own close() ends it).
         tests/config/test_widget_handler.py compares the answers with Django's handler's."""
         receivers = _REQUEST_STARTED.now()
         if receivers is None:
             return super().__call__(environ, start_response)
         set_script_prefix(get_script_name(environ))
-        for receiver in receivers:
-            receiver(signal=signals.request_started, sender=self.__class__, environ=environ)
+        for djangos in receivers:
+            djangos(signal=signals.request_started, sender=self.__class__, environ=environ)
         request = self.request_class(environ)
         response = self.get_response(request)
         response._handler_class = self.__class__
