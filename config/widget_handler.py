@@ -36,13 +36,22 @@ through both handlers and compares what comes back.
 
 from __future__ import annotations
 
+import weakref
+
 from django.conf import settings
+from django.core import signals
+from django.core.cache import close_caches
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.handlers.base import reset_urlconf
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
-from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_script_name
 from django.core.signals import setting_changed
+from django.db import close_old_connections, reset_queries
 from django.dispatch import receiver
+from django.dispatch.dispatcher import NONE_ID
 from django.http.request import HttpHeaders
+from django.http.response import HttpResponseBase
+from django.urls import set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import cached_property
 from django.utils.log import log_response
@@ -270,8 +279,95 @@ def _accepted_hosts_reset(**kwargs) -> None:
     _accepted_hosts.clear()
 
 
+class _DjangosReceivers:
+    """Whether a signal's receivers are exactly the ones Django connects to it, in whatever
+    order they are connected now (Django's test client disconnects and reconnects
+    close_old_connections around each request): `now()` is then the receivers in that order,
+    to be called one by one as Signal.send calls them, without the dispatcher's per-send
+    look-up of the live receivers (a lock, the dead-reference sweep, a dereference and an
+    async check per receiver: ~15 calls); None otherwise, and the signal is sent as usual.
+    The last list found to be Django's is remembered and compared by equality (the same keys,
+    weak references to the same live functions): anything connected or disconnected since
+    makes it differ."""
+
+    def __init__(self, signal, receivers: tuple):
+        self.signal, self.receivers = signal, frozenset(receivers)
+        self._verified: tuple[list, tuple] | None = None  # (the signal's list, its receivers in order)
+
+    def now(self) -> tuple | None:
+        current, verified = self.signal.receivers, self._verified
+        if verified is not None and current == verified[0]:
+            return verified[1]
+        # An entry: ((receiver's key, sender's key), the receiver or a weak reference, is async).
+        live = tuple(entry[1]() if isinstance(entry[1], weakref.ReferenceType) else entry[1] for entry in current)
+        if (len(live) != len(self.receivers) or set(live) != self.receivers
+                or any(entry[0][1] != NONE_ID or entry[2] for entry in current)):
+            return None
+        self._verified = (list(current), live)
+        return live
+
+
+_REQUEST_STARTED = _DjangosReceivers(signals.request_started, (reset_queries, close_old_connections))
+_REQUEST_FINISHED = _DjangosReceivers(signals.request_finished, (close_old_connections, close_caches, reset_urlconf))
+
+
+def _closing_with_djangos_receivers(response):
+    """HttpResponseBase.close for `response` (what the server calls at the request's end: the
+    resource closers, then request_finished), with request_finished's receivers
+    (close_old_connections, close_caches, reset_urlconf) called directly when they are
+    Django's own and nothing else listens; otherwise the response's own close()."""
+
+    def close():
+        receivers = _REQUEST_FINISHED.now()
+        if receivers is None:
+            return HttpResponseBase.close(response)
+        for closer in response._resource_closers:
+            try:
+                closer()
+            except Exception:  # as Django's: a closer's failure does not stop the others
+                pass
+        response._resource_closers.clear()
+        response.closed = True
+        for djangos in receivers:
+            djangos(signal=signals.request_finished, sender=response._handler_class)
+
+    return close
+
+
 class WidgetApiHandler(WidgetApiMiddlewareMixin, WSGIHandler):
     """Django's WSGI handler (request signals, connection handling, error responses) with the
     widget API's middleware."""
 
     request_class = WidgetApiRequest
+
+    def __call__(self, environ, start_response):
+        """WSGIHandler.__call__, with three of its steps cheaper: request_started's receivers
+        (reset_queries, close_old_connections: the connection's age and health checks) called
+        directly when they are Django's own and nothing else listens (_DjangosReceivers), the
+        same for request_finished's when the server closes the response, and the header list
+        read from the response's header store in its order (what `response.items()` yields,
+        without a Mapping view's two calls per header). With any other receiver of
+        request_started, Django's own __call__ serves the request (and of request_finished,
+        the response's own close() ends it).
+        tests/config/test_widget_handler.py compares the answers with Django's handler's."""
+        receivers = _REQUEST_STARTED.now()
+        if receivers is None:
+            return super().__call__(environ, start_response)
+        set_script_prefix(get_script_name(environ))
+        for djangos in receivers:
+            djangos(signal=signals.request_started, sender=self.__class__, environ=environ)
+        request = self.request_class(environ)
+        response = self.get_response(request)
+        response._handler_class = self.__class__
+        if type(response).close is HttpResponseBase.close:
+            response.close = _closing_with_djangos_receivers(response)
+        status = "%d %s" % (response.status_code, response.reason_phrase)
+        headers = list(response.headers._store.values())  # (name, value) as set, in order: ResponseHeaders' store
+        if response.cookies:
+            headers.extend(("Set-Cookie", cookie.output(header="")) for cookie in response.cookies.values())
+        start_response(status, headers)
+        if getattr(response, "file_to_stream", None) is not None and environ.get("wsgi.file_wrapper"):
+            # As Django's: the server closes the file wrapper, which must close the response.
+            response.file_to_stream.close = response.close
+            response = environ["wsgi.file_wrapper"](response.file_to_stream, response.block_size)
+        return response

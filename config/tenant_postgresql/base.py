@@ -51,6 +51,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.backends.postgresql.base import Cursor as DjangoClientCursor
 from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
 from django.db.backends.postgresql.psycopg_any import register_tzloader
@@ -174,6 +175,18 @@ class SchemaIntrospection(DatabaseSchemaIntrospection):
         return [TableInfo(*row) for row in cursor.fetchall() if row[0] not in self.ignored_tables]
 
 
+# {(schema, public schema included): the validated search path}, for every wrapper of the process.
+_search_paths: dict[tuple, tuple[str, ...]] = {}
+_SEARCH_PATHS_KEPT = 10_000
+
+
+def _search_paths_reset(**_) -> None:
+    _search_paths.clear()
+
+
+setting_changed.connect(_search_paths_reset, dispatch_uid="config.tenant_postgresql.search_paths_reset")
+
+
 class DatabaseWrapper(TenantsDatabaseWrapper):
     ops_class = Operations
 
@@ -273,6 +286,20 @@ class DatabaseWrapper(TenantsDatabaseWrapper):
         if self.search_path_set_schemas is not None:
             reported = self._server_search_path()
             self._search_path_reported_after_set = None if reported is None else (list(self.search_path_set_schemas), reported)
+
+    def _get_cursor_search_paths(self):
+        # django-tenants' path for the schema (PUBLIC_SCHEMA_NAME, PG_EXTRA_SEARCH_PATHS), every
+        # name validated: asked before each statement, and the same for every statement of a
+        # schema, so worked out once per schema (~12 calls each time). Only a path that passed
+        # validation is kept; a settings change (tests) forgets them.
+        key = (self.schema_name, self.include_public_schema)
+        known = _search_paths.get(key)
+        if known is None:
+            known = tuple(super()._get_cursor_search_paths())
+            if len(_search_paths) >= _SEARCH_PATHS_KEPT:
+                _search_paths.clear()
+            _search_paths[key] = known
+        return list(known)
 
     def close(self):
         self._search_path_reported_after_set = None

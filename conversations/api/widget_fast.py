@@ -35,6 +35,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
+from django.http.response import ResponseHeaders
 from django.urls import get_resolver, resolve
 from rest_framework import exceptions
 
@@ -142,9 +143,10 @@ def _json_response(view, data, status: int) -> HttpResponse:
     view's default headers (finalize_response: `Allow`)."""
     response = HttpResponse(_RENDERER.render(data, JSON_MEDIA_TYPE, {}), status=status, content_type=JSON_MEDIA_TYPE)
     if not _default_headers:  # the view class's (its methods, its renderers): the same for every request
-        _default_headers.append(view.default_response_headers)
-    for name, value in _default_headers[0].items():
-        response[name] = value
+        # Checked once as `response[name] = value` checks each header (ResponseHeaders: the
+        # name ASCII, the value Latin-1 or MIME-encoded, no newline), then copied in as checked.
+        _default_headers.append(ResponseHeaders(view.default_response_headers)._store)
+    response.headers._store.update(_default_headers[0])
     return response
 
 

@@ -32,6 +32,7 @@ and the fold adds each message's words while the document is under the cap.
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 from datetime import datetime
@@ -41,6 +42,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connectio
 from django.db.models import F, Func, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save, pre_save
+from psycopg.sql import Literal as sql_literal
 
 from config.errors import ApplicationError
 from config.sql import CompiledInsert, CompiledQuery, update_query
@@ -439,23 +441,37 @@ class _NumberedConversationMessage:
     known (nothing in Hearth listens to them; they are sent so that a receiver added later sees
     every save)."""
 
+    # The message's columns that `run` gives the same value on every call (the widget's message
+    # is always an incoming text from the contact, without attachments; the rest are the model's
+    # defaults): written into the statement as constants instead of sent as parameters. psycopg
+    # dumps each parameter (a JSON one costs ten Python calls) and PostgreSQL binds it, per POST.
+    FIXED_COLUMNS = ("direction", "kind", "sender_type", "attachments", "sources", "read_at", "followup_done_at")
+
     def __init__(self):
         self._sql: str | None = None
-        self._conversation_slot: int | None = None
+        self._sent = None  # the INSERT's parameters that vary: an itemgetter of their slots
         self._lock = threading.Lock()
 
-    def _compile(self, insert_sql: str, update_sql: str) -> tuple[str, int]:
+    def _compile(self, insert_sql: str, update_sql: str, insert_params: list) -> tuple[str, object]:
         values = re.fullmatch(r"(INSERT INTO \S+ \((.+?)\)) VALUES \(((?:%s, )*%s)\)( ON CONFLICT DO NOTHING RETURNING .+)", insert_sql)
         where = re.fullmatch(r'(UPDATE "conversations_conversation" SET .+ WHERE "conversations_conversation"\."id" = )%s', update_sql)
         if values is None or where is None:
             raise RuntimeError("the ORM wrote the message's INSERT or the conversation's UPDATE in a shape this does not know")
-        columns = [column.strip() for column in values[2].split(",")]
-        slot = columns.index('"conversation_id"')
+        columns = [column.strip().strip('"') for column in values[2].split(",")]
         selected = ["%s"] * len(columns)
-        selected[slot] = 'target."id"'
+        selected[columns.index("conversation_id")] = 'target."id"'
+        for name in self.FIXED_COLUMNS:
+            slot = columns.index(name)
+            # The parameter as psycopg would send it, as a literal, cast to the column's type
+            # (a bare NULL or string in a SELECT list would be text).
+            column_type = Message._meta.get_field(name).db_type(connection)
+            literal = sql_literal(insert_params[slot]).as_string()
+            selected[slot] = literal if literal.endswith(f"::{column_type}") else f"{literal}::{column_type}"
+        sent = [slot for slot, placeholder in enumerate(selected) if placeholder == "%s"]
         conversation, contact = Conversation._meta, Contact._meta
         sql = (
-            f'WITH target AS (SELECT conversation."id", conversation."status" = %s AND NOT contact."blocked" AS usual,'
+            f'WITH target AS (SELECT conversation."id", conversation."status" = {sql_literal(str(Status.OPEN)).as_string()}'
+            f' AND NOT contact."blocked" AS usual,'
             f' {search_document_has_room_sql("conversation.search_document")} AS room'
             f' FROM "{conversation.db_table}" conversation JOIN "{contact.db_table}" contact ON contact."id" = conversation."contact_id"'
             f' WHERE conversation."number" = %s AND conversation."contact_id" = %s AND conversation."inbox_id" = %s'
@@ -463,11 +479,11 @@ class _NumberedConversationMessage:
             f' added AS ({values[1]} SELECT {", ".join(selected)} FROM target WHERE target.usual{values[4]}),'
             f' touched AS ({where[1]}(SELECT "id" FROM target) AND EXISTS (SELECT FROM added)'
             f' RETURNING "conversations_conversation"."waiting_since"),'
-            f" {_WORDS_PENDING_CTE}"
+            f" {_WORDS_PENDING_CTE.replace('%s::regconfig', f'{sql_literal(SEARCH_CONFIG).as_string()}::regconfig')}"
             f" SELECT target.\"id\", target.usual, touched.waiting_since, added.* FROM (VALUES (1)) AS one"
             f" LEFT JOIN target ON true LEFT JOIN added ON true LEFT JOIN touched ON true"
         )
-        return sql, slot
+        return sql, operator.itemgetter(*sent)
 
     def run(self, *, number, contact_id, inbox_id, content, idempotency_key, moment) -> tuple[Message, bool] | int | None:
         """(message, created) in the usual case; the conversation's id when it is not usual
@@ -481,12 +497,11 @@ class _NumberedConversationMessage:
         if self._sql is None:
             with self._lock:
                 if self._sql is None:
-                    self._sql, self._conversation_slot = self._compile(_MESSAGE_INSERT.sql, update_sql)
-        del params[self._conversation_slot]
-        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:  # prepared once per connection (again after a rollback on it)
+                    self._sql, self._sent = self._compile(_MESSAGE_INSERT.sql, update_sql, params)
+        db = connections[DEFAULT_DB_ALIAS]  # (the connection itself: through the `connection` proxy each read costs a dozen calls)
+        with db.prepared_cursor() as cursor:  # prepared once per connection (again after a rollback on it)
             cursor.execute(
-                self._sql,
-                [Status.OPEN, number, contact_id, inbox_id, *params, *update_params[:-1], SEARCH_CONFIG, content[:SEARCH_TEXT_CAP]],
+                self._sql, [number, contact_id, inbox_id, *self._sent(params), *update_params[:-1], content[:SEARCH_TEXT_CAP]],
             )
             conversation_id, usual, waiting_since, *returned = cursor.fetchone()
         if conversation_id is None:
@@ -496,7 +511,7 @@ class _NumberedConversationMessage:
         message.conversation_id = conversation_id
         if returned[0] is None:  # the key's message is there already: a retry; nothing written, nothing queued
             return Message.objects.get(conversation_id=conversation_id, idempotency_key=idempotency_key), False
-        alias = connection.alias
+        alias = db.alias
         conversation = Conversation.from_db(None, ["id", "contact_id"], [conversation_id, contact_id])
         conversation.last_activity_at, conversation.waiting_since = moment, waiting_since
         pre_save.send(sender=Conversation, instance=conversation, raw=False, using=alias, update_fields=_TOUCHED_FIELDS)

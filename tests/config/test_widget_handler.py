@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 
 import pytest
@@ -263,13 +264,7 @@ def test_an_error_after_the_count_is_answered_and_logged_as_the_chain_does(alpha
 
 def _wsgi_call(application, method: str, path: str, host: str, body: bytes = b"", **headers) -> tuple:
     """A request through a WSGI application, as gunicorn sends it; (status, headers, body)."""
-    environ = {
-        "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": host,
-        "SERVER_PORT": "80", "HTTP_HOST": host, "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(), "wsgi.multithread": True,
-        "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0), "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json" if body else "", **headers,
-    }
+    environ = _wsgi_environ(method, path, host, body, **headers)
     started = []
     chunks = application(environ, lambda status, response_headers, *_: started.append((status, sorted(response_headers))))
     try:
@@ -277,6 +272,16 @@ def _wsgi_call(application, method: str, path: str, host: str, body: bytes = b""
     finally:
         chunks.close()  # the request's end: request_finished, as the server does
     return started[0][0], started[0][1], content
+
+
+def _wsgi_environ(method: str, path: str, host: str, body: bytes = b"", **headers) -> dict:
+    return {
+        "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": host,
+        "SERVER_PORT": "80", "HTTP_HOST": host, "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(), "wsgi.multithread": True,
+        "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0), "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json" if body else "", **headers,
+    }
 
 
 @pytest.mark.usefixtures("committed_db")  # served as gunicorn serves it: each request commits
@@ -302,6 +307,65 @@ def test_the_wsgi_application_serves_the_usual_poll_and_post_as_the_chain_does(a
     poll = _wsgi_call(application, "GET", messages, "ALPHA.localhost.", **headers)
     assert poll[0] == "200 OK" and json.loads(poll[2])["results"][-1]["content"] == "through gunicorn"
 
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_the_wsgi_applications_widget_handler_does_the_request_signals_work_and_yields_to_other_receivers(alpha):
+    """request_started's receivers, called by the widget handler itself: a kept connection past
+    its age (CONN_MAX_AGE) is closed before the request's statement and the queries log is
+    emptied; at its end, a connection past its age is closed and the URL conf reset; with one
+    more receiver connected to either signal the signal is sent, and that receiver runs."""
+    from django.core.signals import request_finished, request_started
+    from django.urls import get_urlconf, set_urlconf
+
+    from config.widget_handler import _REQUEST_FINISHED, _REQUEST_STARTED, WidgetApiHandler
+    from config.wsgi import application
+
+    auth, messages = _widget_of(alpha, "alpha.localhost")
+    assert _REQUEST_STARTED.now() and _REQUEST_FINISHED.now()  # nothing else listens: the handler's own path is the one tested
+    connection.ensure_connection()
+    obsolete = connection.connection
+    connection.close_at = time.monotonic() - 1  # past its age, as CONN_MAX_AGE marks a kept connection
+    connection.queries_log.append({"sql": "before the request", "time": "0"})
+    used = []
+
+    def seen(execute, sql, params, many, context):
+        used.append(connection.connection)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(seen):
+        status, _, body = _wsgi_call(application, "GET", messages, "alpha.localhost", **auth)
+    assert status == "200 OK" and json.loads(body)["results"][0]["content"] == "hello"
+    assert used and obsolete not in used
+    assert [query["sql"] for query in connection.queries_log if query["sql"] == "before the request"] == []
+
+    # The request's end (the server closes the response): request_finished's work, done by
+    # the handler too: a connection past its age is closed, the URL conf reset.
+    chunks = application(_wsgi_environ("GET", messages, "alpha.localhost", **auth), lambda *_: None)
+    assert b"".join(chunks) and connection.connection is not None
+    connection.close_at = time.monotonic() - 1
+    set_urlconf(settings.ROOT_URLCONF)  # as a request routed by a URL conf of its own leaves it
+    chunks.close()
+    assert connection.connection is None and get_urlconf() is None and chunks.closed
+
+    heard = []
+
+    def started(sender, environ, **kwargs):
+        heard.append(("started", environ["PATH_INFO"]))
+
+    def finished(sender, **kwargs):
+        heard.append(("finished", sender))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        assert _REQUEST_STARTED.now() is None and _REQUEST_FINISHED.now() is None
+        status, _, _ = _wsgi_call(application, "GET", messages, "alpha.localhost", **auth)
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert status == "200 OK" and heard == [("started", messages), ("finished", WidgetApiHandler)]
+    assert _REQUEST_STARTED.now() and _REQUEST_FINISHED.now()
 
 def test_request_headers_looked_up_on_demand_are_djangos_headers():
     from django.http.request import HttpHeaders

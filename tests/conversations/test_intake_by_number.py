@@ -5,6 +5,7 @@ a blocked contact, a repeated key) answered as the rules answer it."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -33,6 +34,34 @@ def test_another_contact_s_or_another_inbox_s_number_finds_nothing_and_stores_no
                                                 inbox_id=conversation.inbox_id, content="not mine")
     assert not Message.objects.filter(content="not mine").exists()
 
+
+@pytest.mark.usefixtures("in_alpha")
+def test_the_statement_stores_the_row_the_orm_stores_for_the_same_message(open_conversation):
+    # The statement writes the widget message's fixed columns (direction, kind, sender type,
+    # attachments, the defaults) as constants: every column must still be what create() stores.
+    from django.db import connection
+
+    conversation = open_conversation()
+    moment = timezone.now() - timedelta(minutes=1)
+    for key in ("first", "second"):  # the second run is the prepared statement's
+        message, created = services.message_add_incoming_by_number(
+            number=conversation.number, contact_id=conversation.contact_id, inbox_id=conversation.inbox_id,
+            content=f"Where is my parcel? ({key})", idempotency_key=key, at=moment,
+        )
+        assert created
+        orm = Message.objects.create(
+            conversation=conversation, direction=Message.Direction.INCOMING, sender_type=Message.SenderType.CONTACT,
+            sender_id=conversation.contact_id, content=f"Where is my parcel? ({key})", attachments=[],
+            idempotency_key=f"orm-{key}", created_at=moment,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, to_jsonb(m) - 'id' - 'idempotency_key' FROM conversations_message m WHERE id IN (%s, %s)",
+                [message.pk, orm.pk],
+            )
+            rows = {pk: json.loads(row) for pk, row in cursor.fetchall()}  # (Django reads jsonb as text)
+        assert rows[message.pk] == rows[orm.pk]
+        assert rows[message.pk]["direction"] == "incoming" and rows[message.pk]["attachments"] == []
 
 @pytest.mark.usefixtures("in_alpha")
 @pytest.mark.parametrize("status", ["resolved", "pending", "snoozed"])
