@@ -90,17 +90,24 @@ def _is_public(account) -> bool:
     return account is None or account.schema_name == get_public_schema_name()
 
 
-def membership_role(user, *, account) -> str | None:
-    """The user's role in the account, or None; remembered on the user object per request."""
+def membership_of(user, *, account) -> Membership | None:
+    """The user's membership of the account, or None; read once per request and remembered on
+    the user object (request.user is loaded afresh for each request), so the role checks and
+    the desk header's availability menu share one query."""
     if not getattr(user, "is_authenticated", False) or _is_public(account) or account.pk is None:
         return None
     # On the User itself, not on request.user's lazy wrapper: User.has_perm passes `self`.
-    roles = getattr(user, "_wrapped", user).__dict__.setdefault("_roles_by_account", {})
-    if account.pk not in roles:
-        roles[account.pk] = (
-            Membership.objects.filter(user_id=user.pk, account_id=account.pk).values_list("role", flat=True).first()
-        )
-    return roles[account.pk]
+    memberships = getattr(user, "_wrapped", user).__dict__.setdefault("_memberships_by_account", {})
+    if account.pk not in memberships:
+        # One row at most (unique per user and account): order_by() drops Meta.ordering's joins.
+        memberships[account.pk] = Membership.objects.filter(user_id=user.pk, account_id=account.pk).order_by().first()
+    return memberships[account.pk]
+
+
+def membership_role(user, *, account) -> str | None:
+    """The user's role in the account, or None."""
+    membership = membership_of(user, account=account)
+    return membership.role if membership is not None else None
 
 
 # Who may see an inbox's HMAC secret (once), the account's API tokens and pending invitations.

@@ -15,6 +15,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonRespon
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from accounts.access import membership_of
 from accounts.models import Membership
 from config.errors import ApplicationError
 
@@ -67,7 +68,7 @@ class DeskAdminSite(HearthAdminSite):
         context["site_header"] = f"Hearth · {tenant.name}" if tenant is not None else "Hearth"
         context["tenant"] = tenant
         if tenant is not None and getattr(request.user, "is_authenticated", False):
-            context["my_membership"] = Membership.objects.filter(account_id=tenant.pk, user_id=request.user.pk).first()
+            context["my_membership"] = membership_of(request.user, account=tenant)
             context["availability_choices"] = Membership.Availability.choices
         return context
 
