@@ -37,8 +37,13 @@ $(PGVECTOR_STAMP): $(STAMP) $(wildcard third_party/pgvector/src/*)
 run: install
 	$(PY) manage.py run_stack --port $(PORT)
 
+# Two pytest-xdist processes (one per core of a CI machine), each with its own test database,
+# Redis database, Celery worker and servers (tests/bootstrap.py); `loadgroup` keeps an
+# `xdist_group` mark's tests in one process. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
+
 test: install browser pgbouncer
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
 # download is not used). Installed once; needs root or sudo, as on CI machines.
