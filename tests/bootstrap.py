@@ -11,11 +11,21 @@
 - Browser tests may use the ORM while Playwright's loop runs (below).
 - The embedded servers that were not running before the session are stopped after it, so
   `make test` leaves nothing behind; ones a developer had running stay up.
+- Under pytest-xdist (`make test` runs `-n 2`) each worker process is a session of its own
+  that sees nothing of the other's: its own test database (pytest-django's `_gw0` suffix, see
+  tests/conftest.py), its own Redis database (the queue, the cache, the tenant-cache
+  generation and the workers' heartbeats), Celery queue and cache key prefix. Only the
+  controller stops the embedded servers, after every worker has finished.
 """
 
 import os
 
 from config.embedded import EmbeddedPostgres, EmbeddedRedis
+
+# "gw0", "gw1", ... in a pytest-xdist worker (set before this plugin loads); absent otherwise.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+# Database 0 stays `make run`'s and a serial run's; database 14 is tests/config/test_publish.py's.
+_FIRST_WORKER_REDIS_DB, _LAST_WORKER_REDIS_DB = 1, 13
 
 os.environ.setdefault("HEARTH_DEV", "1")
 os.environ.setdefault("HEARTH_TEST_DATABASE_FAST", "1")
@@ -28,10 +38,21 @@ os.environ.setdefault("CACHE_KEY_PREFIX", "hearth-tests")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 _started_by_this_session = []
-if not os.environ.get("DATABASE_URL") and not EmbeddedPostgres().is_running():
-    _started_by_this_session.append(EmbeddedPostgres())
-if not os.environ.get("REDIS_URL") and not EmbeddedRedis().is_running():
-    _started_by_this_session.append(EmbeddedRedis())
+if not XDIST_WORKER:
+    if not os.environ.get("DATABASE_URL") and not EmbeddedPostgres().is_running():
+        _started_by_this_session.append(EmbeddedPostgres())
+    if not os.environ.get("REDIS_URL") and not EmbeddedRedis().is_running():
+        _started_by_this_session.append(EmbeddedRedis())
+else:
+    for name in ("CELERY_QUEUE", "CACHE_KEY_PREFIX"):
+        os.environ[name] = f"{os.environ[name]}-{XDIST_WORKER}"
+    if not os.environ.get("REDIS_URL"):
+        number = int(XDIST_WORKER.removeprefix("gw"))
+        if _FIRST_WORKER_REDIS_DB + number > _LAST_WORKER_REDIS_DB:
+            raise RuntimeError(f"at most {_LAST_WORKER_REDIS_DB - _FIRST_WORKER_REDIS_DB + 1} xdist workers (Redis databases)")
+        # The URL of the embedded Redis (started here if need be, under its lock) with the
+        # worker's own database.
+        os.environ["REDIS_URL"] = EmbeddedRedis().ensure_running().rsplit("/", 1)[0] + f"/{_FIRST_WORKER_REDIS_DB + number}"
 
 
 def pytest_unconfigure(config):

@@ -48,12 +48,14 @@ def _tenant_create(slug: str, name: str):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_blocker):
+def django_db_setup(django_db_blocker, django_db_modify_db_settings):
     """The test database plus the platform row and tenants alpha and beta, once per session.
 
     Made here rather than by pytest-django's fixture: that one creates only the databases that
     `django_db`-marked tests ask for, and `committed_db` tests carry no such mark, so a session
     of only those would otherwise run against the development database.
+    `django_db_modify_db_settings` names each pytest-xdist worker's database apart
+    (`test_hearth_gw0`, ...; tests/bootstrap.py keeps their Redis apart).
     """
     from django.test.utils import setup_databases, teardown_databases
 

@@ -30,7 +30,7 @@ def _rollup_waiting_on_a_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # activity is read once per transaction otherwise
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE %s AND pid <> pg_backend_pid()",
             ["INSERT INTO analytics_dailyrollup%"],
         )
         return cursor.fetchone()[0] > 0
@@ -38,7 +38,11 @@ def _rollup_waiting_on_a_lock() -> bool:
 
 def _rollup_backend_gone() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()", ['%analytics_dailyrollup%'])
+        # This database's backends only: a parallel test session's sit in its own database.
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE %s AND pid <> pg_backend_pid()",
+            ['%analytics_dailyrollup%'],
+        )
         return cursor.fetchone()[0] == 0
 
 

@@ -24,6 +24,10 @@ from conversations.models import Message
 from tests.conftest import wait_for
 from tests.conversations.factories import ContactFactory, InboxFactory
 
+# Database 14 of the embedded Redis is shared by the parallel sessions of `make test`
+# (pytest-xdist workers): this module's tests all run in one of them, one after the other.
+pytestmark = pytest.mark.xdist_group("redis-database-14")
+
 
 @contextlib.contextmanager
 def _broker_on_own_database():
