@@ -10,12 +10,14 @@ would lock every table that references users in every tenant schema.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django_tenants.utils import get_public_schema_name, schema_exists
+from psycopg.errors import DeadlockDetected
 
 from accounts.middleware import tenant_cache_clear
 from accounts.models import Account, AccountEvent, ApiToken, Domain, Invitation, Membership
@@ -54,8 +56,7 @@ def account_delete(
         summary.export = account_export(account=account, out=export_to, progress=progress)
 
     connection.set_schema_to_public()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(slug)} CASCADE")
+    _schema_drop(slug)
     for label, queryset in [
         ("domains", Domain.objects.filter(tenant=account)),
         ("memberships", Membership.objects.filter(account=account)),
@@ -68,6 +69,32 @@ def account_delete(
     tenant_cache_clear()  # this process's host -> account memory; other processes forget within 30 s
     summary.cache_keys = tenant_cache_keys_delete(slug)
     return summary
+
+
+# A task still at work in the account (the AI follow-up of its last message, a rollup) can
+# hold a lock that DROP SCHEMA waits for while the task waits for a table the drop has
+# already locked: PostgreSQL then ends one of the two with a deadlock error. When the drop is
+# the one ended, nothing was dropped (one transaction), the task's lock is free a moment
+# later, and the drop is simply tried again.
+SCHEMA_DROP_ATTEMPTS = 5
+
+
+def _schema_drop(slug: str) -> None:
+    for attempt in range(1, SCHEMA_DROP_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(slug)} CASCADE")
+            return
+        except OperationalError as error:
+            if not isinstance(error.__cause__, DeadlockDetected):
+                raise
+            if attempt == SCHEMA_DROP_ATTEMPTS:
+                raise ApplicationError(
+                    f"account {slug!r} was not deleted: its schema stayed locked by work in progress "
+                    f"({SCHEMA_DROP_ATTEMPTS} tries); stop its workers' tasks and run the command again",
+                    code="schema_busy",
+                ) from error
+            time.sleep(0.5 * attempt)
 
 
 def tenant_cache_keys_delete(schema_name: str) -> int:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 
+import psycopg
 import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
@@ -213,3 +216,62 @@ def test_every_public_model_of_an_account_has_a_decision():
     assert pointing <= set(catalog.PUBLIC_ACCOUNT_MODELS), (
         f"{sorted(pointing - set(catalog.PUBLIC_ACCOUNT_MODELS))}: decide in accounts/portability what export, import and delete do with it"
     )
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_a_deletion_deadlocked_by_work_in_the_account_tries_again_and_finishes():
+    """A task holding a lock in the account while DROP SCHEMA waits, then asking for a table
+    the drop already holds: PostgreSQL ends the drop (its deadlock check runs first: the
+    task's waits 30 s); the command tries again once the task's transaction is over."""
+    created = account_create(name="Busy Co", slug="busy", owner_email="boss@busy.example", owner_password="busy-secret-123")
+    with tenant_context(created.account):
+        services.conversation_open(inbox=InboxFactory(), contact=ContactFactory(), content="still being classified")
+    failures = []
+
+    def delete():
+        try:
+            call_command("account_delete", "busy", "--confirm", "busy", "--no-export")
+        except Exception as error:  # whatever the command raised, reported by the assertion below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    with psycopg.connect(database_url_of_test_db(), autocommit=False) as task:
+        task.execute("SET deadlock_timeout = '30s'")
+        task.execute('UPDATE busy.conversations_conversation SET subject = subject')  # the task's row lock
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        drop_pid = _waiting_backend("DROP SCHEMA%")
+        held = _relations_locked_by(drop_pid, schema="busy")
+        assert held, "the drop waits on the conversation table before locking any other: pick another first table"
+        task.execute(f'LOCK TABLE busy."{held[0]}" IN ACCESS SHARE MODE')  # waits for the drop: a cycle
+        task.commit()
+        deleting.join(timeout=60)
+
+    assert not deleting.is_alive() and failures == []
+    assert not schema_exists("busy") and not Account.objects.filter(schema_name="busy").exists()
+
+
+def _waiting_backend(query_like: str, timeout: float = 30.0) -> int:
+    with connection.cursor() as cursor:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE %s",
+                [query_like],
+            )
+            row = cursor.fetchone()
+            if row:
+                return row[0]
+            time.sleep(0.05)
+    pytest.fail(f"no backend waiting on a lock for {query_like!r}")
+
+
+def _relations_locked_by(pid: int, *, schema: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE l.pid = %s AND l.granted AND n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname",
+            [pid, schema],
+        )
+        return [row[0] for row in cursor.fetchall()]
