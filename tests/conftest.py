@@ -310,9 +310,19 @@ def celery_worker_drain(worker, *, timeout: float = 60.0) -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now, for a server process a test is about to start. Under
+    pytest-xdist each worker takes only ports whose remainder by the number of workers is its
+    own number: otherwise both could pick the same port before either server binds it, and one
+    worker's readiness check and requests would be answered by the other worker's server."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    number = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    for _ in range(10_000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port % workers == number:
+            return port
+    raise RuntimeError(f"no free loopback port for xdist worker {number} of {workers}")
 
 
 def _answers(url: str) -> bool:

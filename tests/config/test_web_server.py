@@ -3,17 +3,10 @@ development switch it serves the apps' static files itself (WhiteNoise's finders
 
 from __future__ import annotations
 
-import socket
 import sys
 import urllib.request
 
-from tests.conftest import _answers, _stack_process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import _answers, _free_port, _stack_process
 
 
 def test_gunicorn_with_the_repo_config_serves_the_desk_and_development_static_files(django_db_setup, tmp_path, monkeypatch):
