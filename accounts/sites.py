@@ -97,7 +97,8 @@ class DeskAdminSite(HearthAdminSite):
 
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        membership = Membership.objects.filter(account_id=request.tenant.pk, user_id=request.user.pk).first()
+        # Read afresh, not through membership_of's per-request memory: this request writes it.
+        membership = Membership.objects.filter(account_id=request.tenant.pk, user_id=request.user.pk).order_by().first()
         if membership is None:
             raise PermissionDenied
         try:

@@ -19,6 +19,7 @@
 """
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from config.embedded import EmbeddedPostgres, EmbeddedRedis
 
@@ -46,13 +47,14 @@ if not XDIST_WORKER:
 else:
     for name in ("CELERY_QUEUE", "CACHE_KEY_PREFIX"):
         os.environ[name] = f"{os.environ[name]}-{XDIST_WORKER}"
-    if not os.environ.get("REDIS_URL"):
-        number = int(XDIST_WORKER.removeprefix("gw"))
-        if _FIRST_WORKER_REDIS_DB + number > _LAST_WORKER_REDIS_DB:
-            raise RuntimeError(f"at most {_LAST_WORKER_REDIS_DB - _FIRST_WORKER_REDIS_DB + 1} xdist workers (Redis databases)")
-        # The URL of the embedded Redis (started here if need be, under its lock) with the
-        # worker's own database.
-        os.environ["REDIS_URL"] = EmbeddedRedis().ensure_running().rsplit("/", 1)[0] + f"/{_FIRST_WORKER_REDIS_DB + number}"
+    number = int(XDIST_WORKER.removeprefix("gw"))
+    if _FIRST_WORKER_REDIS_DB + number > _LAST_WORKER_REDIS_DB:
+        raise RuntimeError(f"at most {_LAST_WORKER_REDIS_DB - _FIRST_WORKER_REDIS_DB + 1} xdist workers (Redis databases)")
+    # The worker's own database on the given Redis, or on the embedded one (started here if
+    # need be, under its lock): some keys have no prefix (the tenant-cache generation, the
+    # workers' heartbeats), so a shared database would let one worker's test see the other's.
+    redis_url = urlsplit(os.environ.get("REDIS_URL") or EmbeddedRedis().ensure_running())
+    os.environ["REDIS_URL"] = urlunsplit(redis_url._replace(path=f"/{_FIRST_WORKER_REDIS_DB + number}"))
 
 
 def pytest_unconfigure(config):

@@ -56,9 +56,10 @@ class _Column:
 
 class RowsChangeList(ChangeList):
     """A changelist whose page reads only what its rows show: the ModelAdmin's
-    `page_rows(queryset)` narrows the page's query (its columns, its prefetches). The count,
-    the filters and the actions keep the full queryset (`get_queryset`): only the 50 rows
-    shown are loaded differently."""
+    `page_rows(queryset)` narrows the page's query (its columns, its prefetches), and the
+    paginator counts that narrowed queryset (the same WHERE, so the same count). The filters
+    and the actions keep the full queryset (`get_queryset`): only the rows shown are loaded
+    differently."""
 
     def get_results(self, request):
         self.queryset = self.model_admin.page_rows(self.queryset)

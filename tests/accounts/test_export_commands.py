@@ -221,8 +221,9 @@ def test_every_public_model_of_an_account_has_a_decision():
 @pytest.mark.usefixtures("committed_db")
 def test_a_deletion_deadlocked_by_work_in_the_account_tries_again_and_finishes():
     """A task holding a lock in the account while DROP SCHEMA waits, then asking for a table
-    the drop already holds: PostgreSQL ends the drop (its deadlock check runs first: the
-    task's waits 30 s); the command tries again once the task's transaction is over."""
+    the drop already holds: PostgreSQL ends the drop (its deadlock check runs first: 5 s after
+    it starts waiting, the task's 60 s); the command tries again once the task's transaction is
+    over. PostgreSQL checks once per wait, so the cycle must close within the drop's 5 s."""
     created = account_create(name="Busy Co", slug="busy", owner_email="boss@busy.example", owner_password="busy-secret-123")
     with tenant_context(created.account):
         services.conversation_open(inbox=InboxFactory(), contact=ContactFactory(), content="still being classified")
@@ -230,6 +231,8 @@ def test_a_deletion_deadlocked_by_work_in_the_account_tries_again_and_finishes()
 
     def delete():
         try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET deadlock_timeout = '5s'")
             call_command("account_delete", "busy", "--confirm", "busy", "--no-export")
         except Exception as error:  # whatever the command raised, reported by the assertion below
             failures.append(error)
@@ -237,7 +240,7 @@ def test_a_deletion_deadlocked_by_work_in_the_account_tries_again_and_finishes()
             connection.close()
 
     with psycopg.connect(database_url_of_test_db(), autocommit=False) as task:
-        task.execute("SET deadlock_timeout = '30s'")
+        task.execute("SET deadlock_timeout = '60s'")
         task.execute('UPDATE busy.conversations_conversation SET subject = subject')  # the task's row lock
         deleting = threading.Thread(target=delete)
         deleting.start()
@@ -246,7 +249,7 @@ def test_a_deletion_deadlocked_by_work_in_the_account_tries_again_and_finishes()
         assert held, "the drop waits on the conversation table before locking any other: pick another first table"
         task.execute(f'LOCK TABLE busy."{held[0]}" IN ACCESS SHARE MODE')  # waits for the drop: a cycle
         task.commit()
-        deleting.join(timeout=60)
+        deleting.join(timeout=90)
 
     assert not deleting.is_alive() and failures == []
     assert not schema_exists("busy") and not Account.objects.filter(schema_name="busy").exists()
