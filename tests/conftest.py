@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -226,7 +227,19 @@ def committed_db(request, django_db_setup, django_db_blocker):
             # the classification it waited for) would otherwise run after the truncation below
             # and leave its rows in the next test's tenant.
             celery_worker_drain(request.getfixturevalue("celery_worker"))
+        else:
+            # Tasks a test without the worker queued (a web server's follow-ups) would be run by
+            # the session's worker whenever a later test starts it, in that test's tenants.
+            _queued_tasks_drop()
         _reset_committed_data()
+
+
+def _queued_tasks_drop() -> None:
+    from config.redis import redis_client
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    # The broker is REDIS_URL's database; kombu keeps priorities 1-9 in lists named after the queue.
+    redis_client().delete(queue, *(f"{queue}\x06\x16{priority}" for priority in range(1, 10)))
 
 
 # ----------------------------------------------------------------------------- Celery worker
@@ -310,18 +323,22 @@ def celery_worker_drain(worker, *, timeout: float = 60.0) -> None:
 
 
 def _free_port() -> int:
-    """A loopback port free now, for a server process a test is about to start. Under
-    pytest-xdist each worker takes only ports whose remainder by the number of workers is its
-    own number: otherwise both could pick the same port before either server binds it, and one
-    worker's readiness check and requests would be answered by the other worker's server."""
+    """A loopback port free now, for a server process a test is about to start. Chosen by the
+    test, not by the kernel (`bind(0)`), below Linux's ephemeral range (32768-60999, where the
+    kernel also picks outgoing connections' ports), and under pytest-xdist only among the ports
+    whose remainder by the number of workers is the worker's own number: otherwise both workers
+    could pick the same port before either server binds it, and one worker's readiness check
+    and requests would be answered by the other worker's server."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     number = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    for _ in range(10_000):
+    for _ in range(1_000):
+        port = random.randrange(20_000 + number, 32_000, workers)
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port % workers == number:
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use, or still in TIME_WAIT
+                continue
+        return port
     raise RuntimeError(f"no free loopback port for xdist worker {number} of {workers}")
 
 
