@@ -83,13 +83,18 @@ def _django_rows(cl) -> list[str]:
         return ["".join(items_for_result(cl, result, None)) for result in cl.result_list]
 
 
+def _queue_as_manager(client, make_member, query: str):
+    """The queue as a manager sees it: the response and its changelist."""
+    manager = make_member(role=Membership.Role.MANAGER)
+    admin_login(client, manager.email, PASSWORD)
+    response = client.get(QUEUE + query)
+    assert response.status_code == 200
+    return response, response.context["cl"]
+
+
 @pytest.mark.parametrize("query", ["", "?status__exact=open&o=1&q=Hello", "?sla=breached"])
 def test_queue_rows_are_the_rows_django_renders(alpha_client, make_member, varied_queue, kolkata, query):
-    manager = make_member(role=Membership.Role.MANAGER)
-    admin_login(alpha_client, manager.email, PASSWORD)
-    response = alpha_client.get(QUEUE + query)
-    assert response.status_code == 200
-    cl = response.context["cl"]
+    response, cl = _queue_as_manager(alpha_client, make_member, query)
     assert len(cl.result_list) >= 1
     shown = ROW.findall(response.content.decode().split('<tbody>', 1)[1].split("</tbody>", 1)[0])
     assert shown == _django_rows(cl)
@@ -106,11 +111,7 @@ def test_queue_rows_are_the_rows_django_renders(alpha_client, make_member, varie
 def test_queue_table_is_the_table_djangos_template_renders(alpha_client, make_member, varied_queue, kolkata, query):
     """Headers (sorted by one or several columns, ascending and descending), rows, an empty
     page: results_table's HTML is admin/change_list_results.html's, byte for byte."""
-    manager = make_member(role=Membership.Role.MANAGER)
-    admin_login(alpha_client, manager.email, PASSWORD)
-    response = alpha_client.get(QUEUE + query)
-    assert response.status_code == 200
-    cl = response.context["cl"]
+    response, cl = _queue_as_manager(alpha_client, make_member, query)
     with timezone.override("Asia/Kolkata"):
         context = queue_results_context(cl, queue_rows(cl))
         expected = render_to_string("admin/change_list_results.html", context)
@@ -134,11 +135,7 @@ def test_queue_pages_from_django_when_rows_cannot_be_rendered_in_one_pass(alpha_
 
 @pytest.mark.parametrize("query", ["", "?status__exact=open&q=Hello", "?sla=breached&assignee=none", "?ai_category__exact=billing&o=-1"])
 def test_queue_filters_are_the_filters_django_renders(alpha_client, make_member, varied_queue, kolkata, query):
-    manager = make_member(role=Membership.Role.MANAGER)
-    admin_login(alpha_client, manager.email, PASSWORD)
-    response = alpha_client.get(QUEUE + query)
-    assert response.status_code == 200
-    cl = response.context["cl"]
+    response, cl = _queue_as_manager(alpha_client, make_member, query)
     with timezone.override("Asia/Kolkata"):
         expected = [admin_list_filter(cl, spec) for spec in cl.filter_specs]
         assert filter_panel(cl) == expected
